@@ -1,0 +1,46 @@
+"""hipacu: an evidence-grading meta-analysis toolkit.
+
+Numbers that match metafor, evidence traced to its source, GRADE from the data.
+``import hipacu`` stays light: plotting (matplotlib) and the evidence layer (pandas,
+pandera) load only when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from hipacu import effects
+from hipacu.pooling import METHODS, ConvergenceWarning, PooledBatch, PooledEstimate, pool, pool_batch
+
+__version__ = "0.1.0"
+
+# name -> module providing it, imported on first access (PEP 562)
+_LAZY = {
+    "q_profile": "hipacu.heterogeneity",
+    "HeterogeneityCI": "hipacu.heterogeneity",
+}
+
+__all__ = [
+    "effects",
+    "pool",
+    "pool_batch",
+    "PooledEstimate",
+    "PooledBatch",
+    "METHODS",
+    "ConvergenceWarning",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("plots", "heterogeneity"):
+        return importlib.import_module(f"hipacu.{name}")
+    raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

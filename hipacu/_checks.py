@@ -1,0 +1,104 @@
+"""Argument checking at the library boundary, declared once.
+
+Every public numeric function converts its inputs with these helpers, so a bad value always
+raises :class:`ValueError` naming the argument, the offending index and what is allowed.
+Nothing here clips, drops or replaces a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_1d", "check_same_length", "check_choice", "check_level"]
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask.ravel())[0])
+
+
+def as_1d(
+    values: Any,
+    name: str,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+    integer: bool = False,
+    min_value: float | None = None,
+    allow_empty: bool = False,
+) -> np.ndarray:
+    """Return ``values`` as a finite 1-D float array, or raise ``ValueError``.
+
+    Parameters
+    ----------
+    values : array-like
+        Numbers; a scalar is treated as one study.
+    name : str
+        Argument name used in the error message.
+    positive, nonnegative : bool
+        Require ``> 0`` or ``>= 0``.
+    integer : bool
+        Require whole numbers (counts).
+    min_value : float, optional
+        Require ``>= min_value``.
+    """
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numbers; got {values!r:.80}") from exc
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
+    if arr.size == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty; at least one study is needed")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{name}[{i}] is {arr[i]}; only finite numbers are allowed")
+    if positive and (arr <= 0).any():
+        i = _first_bad(arr <= 0)
+        raise ValueError(f"{name}[{i}] is {arr[i]:g}; it must be > 0")
+    if nonnegative and (arr < 0).any():
+        i = _first_bad(arr < 0)
+        raise ValueError(f"{name}[{i}] is {arr[i]:g}; it must be >= 0")
+    if min_value is not None and (arr < min_value).any():
+        i = _first_bad(arr < min_value)
+        raise ValueError(f"{name}[{i}] is {arr[i]:g}; it must be >= {min_value:g}")
+    if integer and (arr != np.round(arr)).any():
+        i = _first_bad(arr != np.round(arr))
+        raise ValueError(f"{name}[{i}] is {arr[i]:g}; it must be a whole number (a count)")
+    return arr
+
+
+def check_same_length(**arrays: np.ndarray) -> int:
+    """Raise ``ValueError`` unless all arrays have the same length; return it.
+
+    A length-1 array is *not* broadcast: every study needs its own value.
+    """
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        listing = ", ".join(f"{n} has {k}" for n, k in lengths.items())
+        raise ValueError(f"arguments must have one value per study; {listing}")
+    return next(iter(lengths.values()))
+
+
+def check_choice(value: Any, name: str, allowed: Iterable[str]) -> str:
+    """Raise ``ValueError`` listing the allowed values unless ``value`` is one of them."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    """Confidence level strictly between 0 and 1 (0.95, not 95)."""
+    try:
+        lev = float(level)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number between 0 and 1, e.g. 0.95; got {level!r}") from exc
+    if not (0.0 < lev < 1.0):
+        raise ValueError(f"{name}={level!r} is not allowed; it must be between 0 and 1 (e.g. 0.95, not 95)")
+    return lev

@@ -1,0 +1,589 @@
+"""Inverse-variance pooling: fixed effect and random effects, one vectorised engine.
+
+:func:`pool_batch` pools many meta-analyses at once (rows = analyses, NaN = study absent);
+:func:`pool` is :func:`pool_batch` on one row. Each between-study variance (tau²) estimator is a
+small function ``f(data, tol, maxiter) -> (tau2, converged)`` registered in :data:`TAU2_ESTIMATORS`
+under metafor's code. Formulas follow Viechtbauer (2005, 2010) and metafor 3.8 ``rma.uni``
+(intercept-only model); each estimator's docstring names its source.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+from hipacu._checks import as_1d, check_choice, check_level, check_same_length
+
+__all__ = [
+    "METHODS",
+    "TAU2_ESTIMATORS",
+    "PooledEstimate",
+    "PooledBatch",
+    "ConvergenceWarning",
+    "pool",
+    "pool_batch",
+]
+
+#: Convergence tolerance of the iterative estimators: ``|Δτ²| <= TOL * (1 + τ²)``.
+TOL = 1e-12
+#: Iteration cap of the iterative estimators.
+MAXITER = 1000
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative tau² estimator stopped before meeting its tolerance."""
+
+
+class _Data:
+    """Masked 2-D study data shared by the estimators (absent studies have weight 0)."""
+
+    __slots__ = ("y", "v", "m", "k")
+
+    def __init__(self, y: np.ndarray, v: np.ndarray, m: np.ndarray):
+        self.y, self.v, self.m = y, v, m
+        self.k = m.sum(axis=1)
+
+    def weights(self, tau2: np.ndarray | float) -> np.ndarray:
+        return self.m / (self.v + np.asarray(tau2, dtype=float).reshape(-1, 1))
+
+    def wmean(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sw = w.sum(axis=1)
+        return (w * self.y).sum(axis=1) / sw, sw
+
+
+def _single(k: np.ndarray) -> np.ndarray:
+    return k < 2
+
+
+# --------------------------------------------------------------------------- tau² estimators
+
+
+def _moment(d: _Data, a: np.ndarray) -> np.ndarray:
+    """Generalised method-of-moments estimator with fixed weights ``a`` (untruncated).
+
+    ``τ² = (Q_a - (Σ a v - Σ a² v / Σ a)) / (Σ a - Σ a² / Σ a)`` with
+    ``Q_a = Σ a (y - ȳ_a)²`` (DerSimonian & Kacker 2007, eq. 6; metafor ``GENQ``).
+    ``a = 1/v`` gives DerSimonian–Laird, ``a = 1`` gives Hedges' (Cochran's ANOVA) estimator.
+    """
+    mu, sa = d.wmean(a)
+    qa = (a * (d.y - mu[:, None]) ** 2).sum(axis=1)
+    sa2 = (a**2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num = qa - ((a * d.v).sum(axis=1) - (a**2 * d.v).sum(axis=1) / sa)
+        return num / (sa - sa2 / sa)
+
+
+def tau2_dl(d: _Data, tol: float, maxiter: int):
+    """DerSimonian & Laird (1986): ``(Q - (k-1)) / (Σw - Σw²/Σw)``, ``w = 1/v``."""
+    return _moment(d, d.m / d.v), None
+
+
+def tau2_he(d: _Data, tol: float, maxiter: int):
+    """Hedges (1983) / Hedges & Olkin (1985): ``Σ(y-ȳ)²/(k-1) - Σv/k`` (unweighted moments)."""
+    return _moment(d, d.m), None
+
+
+def tau2_hs(d: _Data, tol: float, maxiter: int):
+    """Hunter & Schmidt (2004): ``(Q - k) / Σw``, ``w = 1/v`` (metafor ``"HS"``)."""
+    w = d.m / d.v
+    mu, sw = d.wmean(w)
+    q = (w * (d.y - mu[:, None]) ** 2).sum(axis=1)
+    return (q - d.k) / sw, None
+
+
+def tau2_sj(d: _Data, tol: float, maxiter: int):
+    """Sidik & Jonkman (2005), one step from ``τ²₀ = Σ(y-ȳ)²/k``.
+
+    ``τ² = τ²₀ Σ w (y - ȳ_w)² / (k-1)`` with ``w = 1/(v + τ²₀)``; metafor ``"SJ"``
+    (the one-step form, not ``"SJIT"``).
+    """
+    mu0, _ = d.wmean(d.m)
+    tau0 = (d.m * (d.y - mu0[:, None]) ** 2).sum(axis=1) / d.k
+    w = d.weights(tau0)
+    mu, _ = d.wmean(w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return tau0 * (w * (d.y - mu[:, None]) ** 2).sum(axis=1) / (d.k - 1), None
+
+
+def _fisher_step(kind: str) -> Callable[[_Data, np.ndarray], np.ndarray]:
+    def step(d: _Data, tau2: np.ndarray) -> np.ndarray:
+        w = d.weights(tau2)
+        mu, sw = d.wmean(w)
+        r = d.y - mu[:, None]
+        sw2 = (w**2).sum(axis=1)
+        if kind == "ML":  # Viechtbauer (2005), eq. 15
+            return ((w**2 * r**2).sum(axis=1) - sw) / sw2
+        if kind == "REML":  # Viechtbauer (2005), eq. 16
+            tr_p = sw - sw2 / sw
+            tr_pp = sw2 - 2 * (w**3).sum(axis=1) / sw + sw2**2 / sw**2
+            return ((w**2 * r**2).sum(axis=1) - tr_p) / tr_pp
+        # EB: Morris (1983); Berkey et al. (1995), as metafor's Fisher-type update
+        return ((w * r**2).sum(axis=1) * d.k / (d.k - 1) - d.k) / sw
+
+    return step
+
+
+def _fisher_scoring(kind: str):
+    step = _fisher_step(kind)
+
+    def estimator(d: _Data, tol: float, maxiter: int):
+        tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, d.m)))  # start at max(0, HE), as metafor
+        active = ~_single(d.k)
+        converged = ~active.copy()
+        for _ in range(maxiter):
+            if not active.any():
+                break
+            idx = np.flatnonzero(active)
+            sub = _Data(d.y[idx], d.v[idx], d.m[idx])
+            t = tau2[idx]
+            adj = step(sub, t)
+            # step halving keeps τ² >= 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2)
+            neg = t + adj < 0
+            while neg.any():
+                adj = np.where(neg, np.where(t > 0, adj / 2, 0.0), adj)
+                neg = t + adj < 0
+            new = t + adj
+            done = np.abs(adj) <= tol * (1 + new)
+            tau2[idx] = new
+            converged[idx[done]] = True
+            active[idx[done]] = False
+        if kind in ("ML", "REML"):
+            tau2 = _local_maximum_check(d, tau2, kind, converged)
+        return tau2, converged
+
+    estimator.__doc__ = f"{kind} by Fisher scoring from max(0, HE), step-halving at zero (metafor ``\"{kind}\"``)."
+    return estimator
+
+
+def _loglik(d: _Data, tau2: np.ndarray, kind: str) -> np.ndarray:
+    w = d.weights(tau2)
+    mu, sw = d.wmean(w)
+    with np.errstate(divide="ignore"):
+        logv = np.where(d.m > 0, np.log(d.v + tau2[:, None]), 0.0)
+    rss = (w * (d.y - mu[:, None]) ** 2).sum(axis=1)
+    ll = -0.5 * logv.sum(axis=1) - 0.5 * rss
+    if kind == "REML":
+        ll -= 0.5 * np.log(sw)
+    return ll
+
+
+def _local_maximum_check(d: _Data, tau2: np.ndarray, kind: str, converged: np.ndarray) -> np.ndarray:
+    """Set τ² = 0 where the likelihood at 0 beats the Fisher-scoring solution (metafor ``ll0check``)."""
+    pos = converged & (tau2 > TOL) & ~_single(d.k)
+    if not pos.any():
+        return tau2
+    ll = _loglik(d, tau2, kind)
+    ll0 = _loglik(d, np.zeros_like(tau2), kind)
+    stuck = pos & (ll0 - ll > 1e-10)
+    if stuck.any():
+        warnings.warn(
+            f"{kind} Fisher scoring stopped at a local maximum in {int(stuck.sum())} analysis(es); "
+            "tau2 set to 0 as metafor does. Check the profile likelihood.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+        tau2 = np.where(stuck, 0.0, tau2)
+    return tau2
+
+
+def tau2_pm(d: _Data, tol: float, maxiter: int):
+    """Paule & Mandel (1982): root of ``Σ w(τ²)(y - ȳ_w)² = k - 1`` (0 if Q(0) < k-1).
+
+    Safeguarded Newton from 0 (the generalised Q is decreasing in τ²; its derivative is
+    ``-Σ w² (y - ȳ_w)²``), with bisection whenever a step leaves the bracket. metafor ``"PM"``.
+    """
+    target = d.k - 1
+    tau2 = np.zeros(len(d.k))
+    lo = np.zeros(len(d.k))
+    hi = np.full(len(d.k), np.inf)
+    active = ~_single(d.k)
+    converged = ~active.copy()
+    for _ in range(maxiter):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        sub = _Data(d.y[idx], d.v[idx], d.m[idx])
+        t = tau2[idx]
+        w = sub.weights(t)
+        mu, _ = sub.wmean(w)
+        r2 = (d.y[idx] - mu[:, None]) ** 2
+        f = (w * r2).sum(axis=1) - target[idx]
+        fp = -(w**2 * r2).sum(axis=1)
+        l, h = lo[idx], hi[idx]
+        l = np.where(f > 0, np.maximum(l, t), l)
+        h = np.where(f < 0, np.minimum(h, t), h)
+        at_zero = (t == 0) & (f <= 0)  # Q(0) <= k-1: tau² = 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = t - f / fp
+        bad = ~np.isfinite(new) | (new <= l) | (new >= h)
+        new = np.where(bad, np.where(np.isfinite(h), (l + h) / 2, 2 * l + 1), new)
+        new = np.where(at_zero, 0.0, new)
+        done = at_zero | (np.abs(new - t) <= tol * (1 + new))
+        tau2[idx], lo[idx], hi[idx] = new, l, h
+        converged[idx[done]] = True
+        active[idx[done]] = False
+    return tau2, converged
+
+
+TAU2_ESTIMATORS: dict[str, Callable] = {
+    "DL": tau2_dl,
+    "HE": tau2_he,
+    "HS": tau2_hs,
+    "SJ": tau2_sj,
+    "ML": _fisher_scoring("ML"),
+    "REML": _fisher_scoring("REML"),
+    "EB": _fisher_scoring("EB"),
+    "PM": tau2_pm,
+}
+
+#: Every allowed ``method``: ``"FE"`` (fixed/common effect) and the tau² estimators.
+METHODS = ("FE",) + tuple(TAU2_ESTIMATORS)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _ro(a) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+_FIELD_DOCS = {
+    "k": "number of studies",
+    "method": "metafor code of the model: 'FE' or a tau² estimator",
+    "estimate": "pooled effect (log scale for ratio measures)",
+    "se": "standard error of the pooled effect (Hartung–Knapp adjusted when knha=True)",
+    "ci_low": "lower confidence limit",
+    "ci_high": "upper confidence limit",
+    "statistic": "z (or t with knha) statistic for H0: effect = 0",
+    "pval": "two-sided p-value of that test",
+    "df": "degrees of freedom of the t test (inf for the z test)",
+    "tau2": "between-study variance (0 for FE)",
+    "i2": "I², percent",
+    "h2": "H²",
+    "q": "Cochran's Q (fixed-effect weights)",
+    "q_pval": "p-value of Q on k-1 df (1 when k = 1)",
+    "pi_low": "lower prediction-interval limit (same critical value as the CI)",
+    "pi_high": "upper prediction-interval limit",
+    "weights": "study weights, percent",
+    "converged": "whether the tau² estimator met its tolerance",
+}
+
+
+@dataclass(frozen=True)
+class PooledEstimate:
+    """A pooled estimate (one meta-analysis), as metafor's ``rma`` + ``predict`` print it.
+
+    Fields: k, method, estimate, se, ci_low, ci_high, statistic, pval, df, tau2, i2 (percent),
+    h2, q, q_pval, pi_low, pi_high, weights (percent), converged; and the inputs yi, vi,
+    knha, level.
+    """
+
+    k: int
+    method: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    statistic: float
+    pval: float
+    df: float
+    tau2: float
+    i2: float
+    h2: float
+    q: float
+    q_pval: float
+    pi_low: float
+    pi_high: float
+    weights: np.ndarray
+    converged: bool
+    yi: np.ndarray
+    vi: np.ndarray
+    knha: bool
+    level: float
+
+    @property
+    def tau(self) -> float:
+        """Between-study standard deviation ``sqrt(tau2)``."""
+        return float(np.sqrt(self.tau2))
+
+    def heterogeneity_ci(self, level: float = 0.95):
+        """Q-profile confidence intervals for τ², I² and H² (Viechtbauer 2007).
+
+        See :func:`hipacu.heterogeneity.q_profile`; metafor ``confint(rma(...))``.
+        """
+        from hipacu.heterogeneity import q_profile
+
+        return q_profile(self.yi, self.vi, level=level)
+
+    def to_frame(self):
+        """One-row DataFrame of the scalar fields (weights excluded)."""
+        import pandas as pd
+
+        skip = {"weights", "yi", "vi"}
+        return pd.DataFrame([{f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}])
+
+    def summary(self, digits: int = 4) -> str:
+        """Readable text in the spirit of metafor's ``print.rma.uni``."""
+        f = f"{{:.{digits}f}}"
+        lev = f"{100 * self.level:g}%"
+        model = "Fixed-effect" if self.method == "FE" else f"Random-effects ({self.method})"
+        test = f"t({self.df:g})" if np.isfinite(self.df) else "z"
+        lines = [
+            f"{model} model (k = {self.k})" + ("; Hartung-Knapp adjustment" if self.knha else ""),
+            "",
+        ]
+        if self.method != "FE":
+            lines.append(f"tau^2 = {f.format(self.tau2)} (tau = {f.format(self.tau)})")
+        lines += [
+            f"I^2 = {self.i2:.2f}%   H^2 = {self.h2:.2f}",
+            f"Q(df = {self.k - 1}) = {f.format(self.q)}, p = {_fmt_p(self.q_pval)}",
+            "",
+            f"estimate = {f.format(self.estimate)}   se = {f.format(self.se)}   {test} = {self.statistic:.2f}   "
+            f"p = {_fmt_p(self.pval)}",
+            f"{lev} CI {f.format(self.ci_low)} to {f.format(self.ci_high)}",
+            f"{lev} PI {f.format(self.pi_low)} to {f.format(self.pi_high)}",
+        ]
+        if not self.converged:
+            lines.append("WARNING: the tau^2 estimator did not converge")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _fmt_p(p: float) -> str:
+    return "< .0001" if p < 1e-4 else f"{p:.4f}"
+
+
+@dataclass(frozen=True)
+class PooledBatch:
+    """Many pooled estimates; every field is an array with one entry per analysis (row).
+
+    ``weights`` is 2-D (percent; NaN where a study is absent). ``batch[i]`` gives row ``i`` as a
+    :class:`PooledEstimate`; ``to_frame()`` gives one row per analysis.
+    """
+
+    k: np.ndarray
+    method: str
+    estimate: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    statistic: np.ndarray
+    pval: np.ndarray
+    df: np.ndarray
+    tau2: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    q: np.ndarray
+    q_pval: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+    weights: np.ndarray
+    converged: np.ndarray
+    yi: np.ndarray
+    vi: np.ndarray
+    knha: bool
+    level: float
+
+    def __len__(self) -> int:
+        return len(self.estimate)
+
+    def __getitem__(self, i: int) -> PooledEstimate:
+        present = ~np.isnan(self.yi[i])
+        vals = {}
+        for f in fields(PooledEstimate):
+            a = getattr(self, f.name)
+            if f.name in ("method", "knha", "level"):
+                vals[f.name] = a
+            elif f.name in ("weights", "yi", "vi"):
+                vals[f.name] = _ro(a[i][present])
+            elif f.name == "k":
+                vals[f.name] = int(a[i])
+            elif f.name == "converged":
+                vals[f.name] = bool(a[i])
+            else:
+                vals[f.name] = float(a[i])
+        return PooledEstimate(**vals)
+
+    def to_frame(self):
+        """DataFrame, one row per analysis, scalar fields only."""
+        import pandas as pd
+
+        skip = {"weights", "yi", "vi", "method", "knha", "level"}
+        df = pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip})
+        df.insert(1, "method", self.method)
+        return df
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _options(method: str, knha, level) -> tuple[str, bool, float]:
+    check_choice(method, "method", METHODS)
+    if not isinstance(knha, (bool, np.bool_)):
+        raise ValueError(f"knha={knha!r} is not allowed; use True or False")
+    return method, bool(knha), check_level(level)
+
+
+def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        y = np.array(Y, dtype=float, ndmin=2)
+        v = np.array(V, dtype=float, ndmin=2)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("Y and V must be numeric arrays (rows = analyses, columns = studies)") from exc
+    if y.ndim != 2 or v.ndim != 2:
+        raise ValueError(f"Y and V must be 2-D (rows = analyses, columns = studies); got {y.shape} and {v.shape}")
+    if y.shape != v.shape:
+        raise ValueError(f"Y and V must have the same shape; got Y {y.shape} and V {v.shape}")
+    if y.size == 0:
+        raise ValueError("Y is empty; at least one analysis with one study is needed")
+    ny, nv = np.isnan(y), np.isnan(v)
+    if (ny != nv).any():
+        r, c = np.argwhere(ny != nv)[0]
+        which = "Y" if ny[r, c] else "V"
+        raise ValueError(f"{which}[{r}, {c}] is NaN but the other is not; NaN must mark the same absent studies in Y and V")
+    if np.isinf(y).any() or np.isinf(v).any():
+        r, c = np.argwhere(np.isinf(y) | np.isinf(v))[0]
+        raise ValueError(f"Y or V at [{r}, {c}] is infinite; only finite numbers or NaN (absent study) are allowed")
+    bad = ~nv & (v <= 0)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"V[{r}, {c}] = {v[r, c]:g}; sampling variances must be > 0")
+    empty = ny.all(axis=1)
+    if empty.any():
+        raise ValueError(f"row {int(np.flatnonzero(empty)[0])} of Y has no study (all NaN); every analysis needs k >= 1")
+    return y, v
+
+
+def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float) -> dict:
+    m = (~np.isnan(y)).astype(float)
+    d = _Data(np.where(m > 0, y, 0.0), np.where(m > 0, v, 1.0), m)
+    k = d.k
+    single = _single(k)
+
+    # Cochran's Q with fixed-effect weights
+    w_fe = d.m / d.v
+    mu_fe, sw_fe = d.wmean(w_fe)
+    q = (w_fe * (d.y - mu_fe[:, None]) ** 2).sum(axis=1)
+    df_q = k - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q_pval = np.where(single, 1.0, special.chdtrc(np.maximum(df_q, 1), q))
+
+    if method == "FE":
+        tau2 = np.zeros(len(k))
+        converged = np.ones(len(k), bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            i2 = np.where(q > df_q, 100 * (q - df_q) / q, 0.0)
+            h2 = np.where(single, 1.0, q / np.maximum(df_q, 1))
+    else:
+        raw, conv = TAU2_ESTIMATORS[method](d, TOL, MAXITER)
+        tau2 = np.where(single, 0.0, np.maximum(0.0, raw))
+        converged = np.ones(len(k), bool) if conv is None else np.asarray(conv, bool)
+        # typical within-study variance (Higgins & Thompson 2002, eq. 9)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = df_q * sw_fe / (sw_fe**2 - (w_fe**2).sum(axis=1))
+            i2 = np.where(single, 0.0, 100 * tau2 / (tau2 + s2))
+            h2 = np.where(single, 1.0, (tau2 + s2) / s2)
+    if not converged.all():
+        warnings.warn(
+            f"the {method} estimator did not converge in {MAXITER} iterations for "
+            f"{int((~converged).sum())} analysis(es); see the 'converged' field",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+    w = d.weights(tau2)
+    est, sw = d.wmean(w)
+    se = np.sqrt(1 / sw)
+    use_t = knha and not single.all()
+    if knha and single.any():
+        warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", UserWarning, stacklevel=3)
+    if use_t:
+        t_rows = ~single
+        s2_knha = (w * (d.y - est[:, None]) ** 2).sum(axis=1) / np.maximum(df_q, 1)
+        se = np.where(t_rows, se * np.sqrt(s2_knha), se)
+        df = np.where(t_rows, df_q, np.inf)
+    else:
+        df = np.full(len(k), np.inf)
+    alpha = 1 - level
+    finite = np.isfinite(df)
+    crit = np.where(finite, special.stdtrit(np.where(finite, df, 1), 1 - alpha / 2), special.ndtri(1 - alpha / 2))
+    stat = est / se
+    pval = np.where(finite, 2 * special.stdtr(np.where(finite, df, 1), -np.abs(stat)), 2 * special.ndtr(-np.abs(stat)))
+    pi_half = crit * np.sqrt(se**2 + tau2)
+    with np.errstate(invalid="ignore"):
+        weights = np.where(d.m > 0, 100 * w / sw[:, None], np.nan)
+    return dict(
+        k=k.astype(int),
+        estimate=est,
+        se=se,
+        ci_low=est - crit * se,
+        ci_high=est + crit * se,
+        statistic=stat,
+        pval=pval,
+        df=df,
+        tau2=tau2,
+        i2=i2,
+        h2=h2,
+        q=q,
+        q_pval=q_pval,
+        pi_low=est - pi_half,
+        pi_high=est + pi_half,
+        weights=weights,
+        converged=converged,
+    )
+
+
+def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float = 0.95) -> PooledBatch:
+    """Pool many meta-analyses at once.
+
+    Parameters
+    ----------
+    Y, V : array-like, shape (n_analyses, max_k)
+        Effects and sampling variances; NaN (in both) marks an absent study.
+    method : str
+        ``"FE"`` or a tau² estimator code: ``"DL", "REML", "ML", "PM", "HS", "SJ", "EB", "HE"``.
+    knha : bool
+        Hartung & Knapp (2001) / Sidik & Jonkman (2002) adjustment: t test on k-1 df with the
+        variance scaled by ``Σ w (y - μ̂)² / (k-1)`` (metafor ``test="knha"``, no truncation).
+    level : float
+        Confidence level for the CI and prediction interval.
+
+    Returns
+    -------
+    PooledBatch
+    """
+    method, knha, level = _options(method, knha, level)
+    y, v = _as_2d(Y, V)
+    out = _engine(y, v, method, knha, level)
+    out = {name: _ro(a) if name != "converged" else np.array(a, bool) for name, a in out.items()}
+    out["k"] = np.array(out["k"], dtype=int)
+    return PooledBatch(method=method, yi=_ro(y), vi=_ro(v), knha=knha, level=level, **out)
+
+
+def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95) -> PooledEstimate:
+    """Pool one meta-analysis (inverse-variance weights; metafor ``rma(yi, vi, method=...)``).
+
+    ``estimate = Σ w y / Σ w`` with ``w = 1/(v + τ²)``, ``se = 1/sqrt(Σ w)`` (Hedges & Olkin 1985);
+    CI ``estimate ± z se`` (or ``t_{k-1}`` with ``knha``); prediction interval
+    ``estimate ± crit sqrt(se² + τ²)`` (metafor ``predict.rma``). I² and H² for random-effects
+    models use the estimated τ² and the typical within-study variance (Higgins & Thompson 2002),
+    as metafor does; for ``"FE"`` they come from Q. ``k = 1`` returns that study with τ² = 0.
+
+    Raises
+    ------
+    ValueError
+        Mismatched lengths, empty input, NaN/inf, ``vi <= 0`` or an unknown option.
+    """
+    method, knha, level = _options(method, knha, level)
+    y = as_1d(yi, "yi")
+    v = as_1d(vi, "vi", positive=True)
+    check_same_length(yi=y, vi=v)
+    return pool_batch(y[None, :], v[None, :], method=method, knha=knha, level=level)[0]
