@@ -18,6 +18,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "q_profile": "hipacu.heterogeneity",
     "HeterogeneityCI": "hipacu.heterogeneity",
+    "load_evidence": "hipacu.evidence",
+    "Evidence": "hipacu.evidence",
+    "EvidenceError": "hipacu.evidence",
 }
 
 __all__ = [
@@ -37,7 +40,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("plots", "heterogeneity"):
+    if name in ("plots", "heterogeneity", "evidence"):
         return importlib.import_module(f"hipacu.{name}")
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
 
