@@ -39,20 +39,26 @@ class ConvergenceWarning(UserWarning):
 
 
 class _Data:
-    """Masked 2-D study data shared by the estimators (absent studies have weight 0)."""
+    """Study data laid out studies × analyses (axis 0 = studies), so every sum is a fast reduction
+    over a few contiguous rows. ``m`` is the presence mask (1/0), or ``None`` when no study is absent."""
 
     __slots__ = ("y", "v", "m", "k")
 
-    def __init__(self, y: np.ndarray, v: np.ndarray, m: np.ndarray):
-        self.y, self.v, self.m = y, v, m
-        self.k = m.sum(axis=1)
+    def __init__(self, y: np.ndarray, v: np.ndarray, m: np.ndarray | None, k: np.ndarray):
+        self.y, self.v, self.m, self.k = y, v, m, k
 
-    def weights(self, tau2: np.ndarray | float) -> np.ndarray:
-        return self.m / (self.v + np.asarray(tau2, dtype=float).reshape(-1, 1))
+    def take(self, idx: np.ndarray) -> "_Data":
+        return _Data(self.y[:, idx], self.v[:, idx], None if self.m is None else self.m[:, idx], self.k[idx])
+
+    def weights(self, tau2) -> np.ndarray:
+        w = 1.0 / (self.v + tau2)
+        if self.m is not None:
+            w *= self.m
+        return w
 
     def wmean(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sw = w.sum(axis=1)
-        return (w * self.y).sum(axis=1) / sw, sw
+        sw = w.sum(axis=0)
+        return (w * self.y).sum(axis=0) / sw, sw
 
 
 def _single(k: np.ndarray) -> np.ndarray:
@@ -70,28 +76,28 @@ def _moment(d: _Data, a: np.ndarray) -> np.ndarray:
     ``a = 1/v`` gives DerSimonian–Laird, ``a = 1`` gives Hedges' (Cochran's ANOVA) estimator.
     """
     mu, sa = d.wmean(a)
-    qa = (a * (d.y - mu[:, None]) ** 2).sum(axis=1)
-    sa2 = (a**2).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        num = qa - ((a * d.v).sum(axis=1) - (a**2 * d.v).sum(axis=1) / sa)
-        return num / (sa - sa2 / sa)
+    qa = (a * (d.y - mu) ** 2).sum(axis=0)
+    a2 = a * a
+    sa2 = a2.sum(axis=0)
+    num = qa - ((a * d.v).sum(axis=0) - (a2 * d.v).sum(axis=0) / sa)
+    return num / (sa - sa2 / sa)
 
 
 def tau2_dl(d: _Data, tol: float, maxiter: int):
     """DerSimonian & Laird (1986): ``(Q - (k-1)) / (Σw - Σw²/Σw)``, ``w = 1/v``."""
-    return _moment(d, d.m / d.v), None
+    return _moment(d, d.weights(0.0)), None
 
 
 def tau2_he(d: _Data, tol: float, maxiter: int):
     """Hedges (1983) / Hedges & Olkin (1985): ``Σ(y-ȳ)²/(k-1) - Σv/k`` (unweighted moments)."""
-    return _moment(d, d.m), None
+    return _moment(d, np.ones_like(d.y) if d.m is None else d.m), None
 
 
 def tau2_hs(d: _Data, tol: float, maxiter: int):
     """Hunter & Schmidt (2004): ``(Q - k) / Σw``, ``w = 1/v`` (metafor ``"HS"``)."""
-    w = d.m / d.v
+    w = d.weights(0.0)
     mu, sw = d.wmean(w)
-    q = (w * (d.y - mu[:, None]) ** 2).sum(axis=1)
+    q = (w * (d.y - mu) ** 2).sum(axis=0)
     return (q - d.k) / sw, None
 
 
@@ -101,84 +107,139 @@ def tau2_sj(d: _Data, tol: float, maxiter: int):
     ``τ² = τ²₀ Σ w (y - ȳ_w)² / (k-1)`` with ``w = 1/(v + τ²₀)``; metafor ``"SJ"``
     (the one-step form, not ``"SJIT"``).
     """
-    mu0, _ = d.wmean(d.m)
-    tau0 = (d.m * (d.y - mu0[:, None]) ** 2).sum(axis=1) / d.k
+    ones = np.ones_like(d.y) if d.m is None else d.m
+    mu0, _ = d.wmean(ones)
+    tau0 = (ones * (d.y - mu0) ** 2).sum(axis=0) / d.k
     w = d.weights(tau0)
     mu, _ = d.wmean(w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return tau0 * (w * (d.y - mu[:, None]) ** 2).sum(axis=1) / (d.k - 1), None
+    return tau0 * (w * (d.y - mu) ** 2).sum(axis=0) / (d.k - 1), None
 
 
-def _fisher_step(kind: str) -> Callable[[_Data, np.ndarray], np.ndarray]:
-    def step(d: _Data, tau2: np.ndarray) -> np.ndarray:
-        w = d.weights(tau2)
-        mu, sw = d.wmean(w)
-        r = d.y - mu[:, None]
-        sw2 = (w**2).sum(axis=1)
-        if kind == "ML":  # Viechtbauer (2005), eq. 15
-            return ((w**2 * r**2).sum(axis=1) - sw) / sw2
-        if kind == "REML":  # Viechtbauer (2005), eq. 16
-            tr_p = sw - sw2 / sw
-            tr_pp = sw2 - 2 * (w**3).sum(axis=1) / sw + sw2**2 / sw**2
-            return ((w**2 * r**2).sum(axis=1) - tr_p) / tr_pp
-        # EB: Morris (1983); Berkey et al. (1995), as metafor's Fisher-type update
-        return ((w * r**2).sum(axis=1) * d.k / (d.k - 1) - d.k) / sw
+def _score_steps(d: _Data, tau2: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher-scoring and Newton steps for the ML or REML likelihood of the intercept-only model.
 
-    return step
-
-
-def _fisher_scoring(kind: str):
-    step = _fisher_step(kind)
-
-    def estimator(d: _Data, tol: float, maxiter: int):
-        tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, d.m)))  # start at max(0, HE), as metafor
-        active = ~_single(d.k)
-        converged = ~active.copy()
-        for _ in range(maxiter):
-            if not active.any():
-                break
-            idx = np.flatnonzero(active)
-            sub = _Data(d.y[idx], d.v[idx], d.m[idx])
-            t = tau2[idx]
-            adj = step(sub, t)
-            # step halving keeps τ² >= 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2)
-            neg = t + adj < 0
-            while neg.any():
-                adj = np.where(neg, np.where(t > 0, adj / 2, 0.0), adj)
-                neg = t + adj < 0
-            new = t + adj
-            done = np.abs(adj) <= tol * (1 + new)
-            tau2[idx] = new
-            converged[idx[done]] = True
-            active[idx[done]] = False
-        if kind in ("ML", "REML"):
-            tau2 = _local_maximum_check(d, tau2, kind, converged)
-        return tau2, converged
-
-    estimator.__doc__ = f"{kind} by Fisher scoring from max(0, HE), step-halving at zero (metafor ``\"{kind}\"``)."
-    return estimator
+    Score ``ℓ' = ½ (Σ w² r² - Σ w)`` (ML) or ``½ (Σ w² r² - tr P)`` (REML) with
+    ``tr P = Σw - Σw²/Σw``; Fisher step ``ℓ' / (½ Σ w²)`` (ML) or ``ℓ' / (½ tr PP)`` (REML) with
+    ``tr PP = Σw² - 2 Σw³/Σw + (Σw²/Σw)²`` (Viechtbauer 2005, eqs. 15-16; metafor ``rma.uni``).
+    Observed information: ``-ℓ'' = Σw³r² - (Σw²r)²/Σw - ½ Σw²`` (ML), plus ``Σw³/Σw - ½ (Σw²/Σw)²``
+    for REML. Returns ``(fisher_step, newton_step)``; the Newton step is NaN where ``-ℓ'' <= 0``.
+    """
+    w = d.weights(tau2)
+    mu, sw = d.wmean(w)
+    wr = w * (d.y - mu)
+    w2r2 = (wr * wr).sum(axis=0)
+    w2 = w * w
+    sw2 = w2.sum(axis=0)
+    w3r2 = (wr * wr * w).sum(axis=0)
+    w2r = (wr * w).sum(axis=0)
+    info_obs = w3r2 - w2r * w2r / sw - 0.5 * sw2
+    if kind == "ML":
+        score = 0.5 * (w2r2 - sw)
+        fisher = score / (0.5 * sw2)
+    else:
+        sw3 = (w2 * w).sum(axis=0)
+        score = 0.5 * (w2r2 - (sw - sw2 / sw))
+        fisher = score / (0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
+        info_obs = info_obs + sw3 / sw - 0.5 * (sw2 / sw) ** 2
+    newton = np.where(info_obs > 0, score / info_obs, np.nan)
+    return fisher, newton
 
 
 def _loglik(d: _Data, tau2: np.ndarray, kind: str) -> np.ndarray:
+    """ML or REML log-likelihood (up to a constant) of the intercept-only model."""
     w = d.weights(tau2)
     mu, sw = d.wmean(w)
-    with np.errstate(divide="ignore"):
-        logv = np.where(d.m > 0, np.log(d.v + tau2[:, None]), 0.0)
-    rss = (w * (d.y - mu[:, None]) ** 2).sum(axis=1)
-    ll = -0.5 * logv.sum(axis=1) - 0.5 * rss
+    logv = np.log(d.v + tau2)
+    if d.m is not None:
+        logv = logv * d.m
+    ll = -0.5 * logv.sum(axis=0) - 0.5 * (w * (d.y - mu) ** 2).sum(axis=0)
     if kind == "REML":
         ll -= 0.5 * np.log(sw)
     return ll
 
 
+class _ActiveSet:
+    """Columns still iterating. Finished columns keep their value; the working arrays are compacted
+    only when at most half of their columns are still live, so copies stay rare."""
+
+    def __init__(self, d: _Data, converged: np.ndarray):
+        self.cols = np.flatnonzero(~converged)
+        self.sub = d.take(self.cols) if len(self.cols) < len(converged) else d
+        self.live = np.ones(len(self.cols), bool)
+
+    def finish(self, done: np.ndarray, converged: np.ndarray, *extra: np.ndarray) -> tuple[np.ndarray, ...]:
+        converged[self.cols[done]] = True
+        self.live &= ~done
+        n = int(self.live.sum())
+        if 0 < n <= len(self.live) // 2:
+            keep = np.flatnonzero(self.live)
+            self.sub, self.cols, self.live = self.sub.take(keep), self.cols[keep], np.ones(n, bool)
+            return tuple(e[keep] for e in extra)
+        return extra
+
+    @property
+    def empty(self) -> bool:
+        return not self.live.any()
+
+
+def _fisher_scoring(kind: str):
+    def estimator(d: _Data, tol: float, maxiter: int):
+        tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, np.ones_like(d.y) if d.m is None else d.m)))
+        converged = _single(d.k).copy()
+        act = _ActiveSet(d, converged)
+        # Newton steps (quadratic convergence) where the likelihood is locally concave, Fisher-scoring
+        # steps elsewhere. Both have the sign of the score, so the iterates keep a bracket [lo, hi]
+        # around the root; a step that leaves the bracket, or that reverses the previous step without
+        # at least halving it (plain Fisher scoring can cycle for ever), is replaced by bisection.
+        # The stationary point reached is the one metafor's Fisher scoring converges to.
+        lo = np.zeros(len(act.cols))
+        hi = np.full(len(act.cols), np.inf)
+        prev = np.zeros(len(act.cols))
+        for _ in range(maxiter):
+            if act.empty:
+                break
+            t = tau2[act.cols]
+            fisher, newton = _score_steps(act.sub, t, kind)
+            lo = np.where(fisher > 0, np.maximum(lo, t), lo)
+            hi = np.where(fisher < 0, np.minimum(hi, t), hi)
+            adj = np.where(np.isnan(newton), fisher, newton)
+            new = t + adj
+            new = np.where((new <= lo) & ~np.isfinite(hi), t + fisher, new)
+            bisect = np.isfinite(hi) & ((new <= lo) | (new >= hi) | ((adj * prev < 0) & (np.abs(adj) > 0.5 * np.abs(prev))))
+            if bisect.any():
+                new = np.where(bisect, (lo + hi) / 2, new)
+            at_zero = (t == 0) & (fisher <= 0)  # the likelihood falls from τ² = 0: boundary maximum
+            new = np.where(at_zero | ~act.live, t, np.maximum(new, 0.0))
+            prev = new - t
+            tau2[act.cols] = new
+            done = act.live & (at_zero | (np.abs(prev) <= tol * (1 + new)))
+            lo, hi, prev = act.finish(done, converged, lo, hi, prev)
+        tau2 = _local_maximum_check(d, tau2, kind, converged)
+        return tau2, converged
+
+    estimator.__doc__ = (f"{kind}: root of the likelihood score from max(0, HE), by Newton/Fisher-scoring steps with a "
+                         f"bisection safeguard, truncated at zero (metafor ``\"{kind}\"``).")
+    return estimator
+
+
 def _local_maximum_check(d: _Data, tau2: np.ndarray, kind: str, converged: np.ndarray) -> np.ndarray:
-    """Set τ² = 0 where the likelihood at 0 beats the Fisher-scoring solution (metafor ``ll0check``)."""
-    pos = converged & (tau2 > TOL) & ~_single(d.k)
-    if not pos.any():
+    """Set τ² = 0 where the likelihood at 0 beats the Fisher-scoring solution (metafor ``ll0check``).
+
+    Only analyses whose likelihood falls when leaving τ² = 0 (score at 0 below zero) can have their
+    maximum there, so the likelihoods are compared for those alone.
+    """
+    cand = converged & (tau2 > TOL) & ~_single(d.k)
+    if not cand.any():
         return tau2
-    ll = _loglik(d, tau2, kind)
-    ll0 = _loglik(d, np.zeros_like(tau2), kind)
-    stuck = pos & (ll0 - ll > 1e-10)
+    pos = np.flatnonzero(cand)
+    sub = d.take(pos)
+    zero = np.zeros(len(pos))
+    fisher0, _ = _score_steps(sub, zero, kind)
+    pos, sub_idx = pos[fisher0 < 0], np.flatnonzero(fisher0 < 0)
+    if len(pos) == 0:
+        return tau2
+    sub = sub.take(sub_idx)
+    stuck = _loglik(sub, zero[sub_idx], kind) - _loglik(sub, tau2[pos], kind) > 1e-10
     if stuck.any():
         warnings.warn(
             f"{kind} Fisher scoring stopped at a local maximum in {int(stuck.sum())} analysis(es); "
@@ -186,7 +247,8 @@ def _local_maximum_check(d: _Data, tau2: np.ndarray, kind: str, converged: np.nd
             ConvergenceWarning,
             stacklevel=4,
         )
-        tau2 = np.where(stuck, 0.0, tau2)
+        tau2 = tau2.copy()
+        tau2[pos[stuck]] = 0.0
     return tau2
 
 
@@ -195,37 +257,35 @@ def tau2_pm(d: _Data, tol: float, maxiter: int):
 
     Safeguarded Newton from 0 (the generalised Q is decreasing in τ²; its derivative is
     ``-Σ w² (y - ȳ_w)²``), with bisection whenever a step leaves the bracket. metafor ``"PM"``.
+    The empirical Bayes estimator (``"EB"``, Morris 1983) solves the same equation
+    (``Y'PY k/(k-1) = k``), so it uses this solver too.
     """
-    target = d.k - 1
     tau2 = np.zeros(len(d.k))
-    lo = np.zeros(len(d.k))
-    hi = np.full(len(d.k), np.inf)
-    active = ~_single(d.k)
-    converged = ~active.copy()
+    converged = _single(d.k).copy()
+    act = _ActiveSet(d, converged)
+    lo = np.zeros(len(act.cols))
+    hi = np.full(len(act.cols), np.inf)
     for _ in range(maxiter):
-        if not active.any():
+        if act.empty:
             break
-        idx = np.flatnonzero(active)
-        sub = _Data(d.y[idx], d.v[idx], d.m[idx])
-        t = tau2[idx]
+        sub, t = act.sub, tau2[act.cols]
         w = sub.weights(t)
         mu, _ = sub.wmean(w)
-        r2 = (d.y[idx] - mu[:, None]) ** 2
-        f = (w * r2).sum(axis=1) - target[idx]
-        fp = -(w**2 * r2).sum(axis=1)
-        l, h = lo[idx], hi[idx]
-        l = np.where(f > 0, np.maximum(l, t), l)
-        h = np.where(f < 0, np.minimum(h, t), h)
+        r = sub.y - mu
+        wr = w * r
+        f = (wr * r).sum(axis=0) - (sub.k - 1)
+        fp = -(wr * wr).sum(axis=0)
+        lo = np.where(f > 0, np.maximum(lo, t), lo)
+        hi = np.where(f < 0, np.minimum(hi, t), hi)
         at_zero = (t == 0) & (f <= 0)  # Q(0) <= k-1: tau² = 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = t - f / fp
-        bad = ~np.isfinite(new) | (new <= l) | (new >= h)
-        new = np.where(bad, np.where(np.isfinite(h), (l + h) / 2, 2 * l + 1), new)
+        new = t - f / fp
+        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi)
+        new = np.where(bad, np.where(np.isfinite(hi), (lo + hi) / 2, 2 * lo + 1), new)
         new = np.where(at_zero, 0.0, new)
-        done = at_zero | (np.abs(new - t) <= tol * (1 + new))
-        tau2[idx], lo[idx], hi[idx] = new, l, h
-        converged[idx[done]] = True
-        active[idx[done]] = False
+        new = np.where(act.live, new, t)
+        tau2[act.cols] = new
+        done = act.live & (at_zero | (np.abs(new - t) <= tol * (1 + new)))
+        lo, hi = act.finish(done, converged, lo, hi)
     return tau2, converged
 
 
@@ -236,7 +296,7 @@ TAU2_ESTIMATORS: dict[str, Callable] = {
     "SJ": tau2_sj,
     "ML": _fisher_scoring("ML"),
     "REML": _fisher_scoring("REML"),
-    "EB": _fisher_scoring("EB"),
+    "EB": tau2_pm,
     "PM": tau2_pm,
 }
 
@@ -462,64 +522,82 @@ def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
     return y, v
 
 
-def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float) -> dict:
-    m = (~np.isnan(y)).astype(float)
-    d = _Data(np.where(m > 0, y, 0.0), np.where(m > 0, v, 1.0), m)
+def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, *, columns: bool = False) -> dict:
+    """Pool every analysis. ``y, v``: analyses × studies (NaN = absent), or studies × analyses when
+    ``columns=True``. Returns a dict of per-analysis arrays (``weights`` analyses × studies)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _engine_cols(y if columns else y.T, v if columns else v.T, method, knha, level)
+
+
+def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float) -> dict:
+    absent = np.isnan(y)
+    if absent.any():
+        m = (~absent).astype(float)
+        d = _Data(np.where(absent, 0.0, y), np.where(absent, 1.0, v), m, m.sum(axis=0))
+    else:
+        d = _Data(np.ascontiguousarray(y), np.ascontiguousarray(v), None, np.full(y.shape[1], float(y.shape[0])))
     k = d.k
     single = _single(k)
+    any_single = single.any()
+    df_q = k - 1
 
     # Cochran's Q with fixed-effect weights
-    w_fe = d.m / d.v
+    w_fe = d.weights(0.0)
     mu_fe, sw_fe = d.wmean(w_fe)
-    q = (w_fe * (d.y - mu_fe[:, None]) ** 2).sum(axis=1)
-    df_q = k - 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q_pval = np.where(single, 1.0, special.chdtrc(np.maximum(df_q, 1), q))
+    q = (w_fe * (d.y - mu_fe) ** 2).sum(axis=0)
+    q_pval = special.chdtrc(np.maximum(df_q, 1), q)
+    if any_single:
+        q_pval = np.where(single, 1.0, q_pval)
 
     if method == "FE":
         tau2 = np.zeros(len(k))
         converged = np.ones(len(k), bool)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            i2 = np.where(q > df_q, 100 * (q - df_q) / q, 0.0)
-            h2 = np.where(single, 1.0, q / np.maximum(df_q, 1))
+        i2 = np.where(q > df_q, 100 * (q - df_q) / q, 0.0)
+        h2 = np.where(single, 1.0, q / np.maximum(df_q, 1))
+        w, est, sw = w_fe, mu_fe, sw_fe
     else:
         raw, conv = TAU2_ESTIMATORS[method](d, TOL, MAXITER)
-        tau2 = np.where(single, 0.0, np.maximum(0.0, raw))
+        tau2 = np.maximum(0.0, raw)
+        if any_single:
+            tau2 = np.where(single, 0.0, tau2)
         converged = np.ones(len(k), bool) if conv is None else np.asarray(conv, bool)
         # typical within-study variance (Higgins & Thompson 2002, eq. 9)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s2 = df_q * sw_fe / (sw_fe**2 - (w_fe**2).sum(axis=1))
-            i2 = np.where(single, 0.0, 100 * tau2 / (tau2 + s2))
-            h2 = np.where(single, 1.0, (tau2 + s2) / s2)
+        s2 = df_q * sw_fe / (sw_fe**2 - (w_fe * w_fe).sum(axis=0))
+        i2 = 100 * tau2 / (tau2 + s2)
+        h2 = (tau2 + s2) / s2
+        if any_single:
+            i2, h2 = np.where(single, 0.0, i2), np.where(single, 1.0, h2)
+        w = d.weights(tau2)
+        est, sw = d.wmean(w)
     if not converged.all():
         warnings.warn(
             f"the {method} estimator did not converge in {MAXITER} iterations for "
             f"{int((~converged).sum())} analysis(es); see the 'converged' field",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
-    w = d.weights(tau2)
-    est, sw = d.wmean(w)
     se = np.sqrt(1 / sw)
-    use_t = knha and not single.all()
-    if knha and single.any():
-        warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", UserWarning, stacklevel=3)
-    if use_t:
-        t_rows = ~single
-        s2_knha = (w * (d.y - est[:, None]) ** 2).sum(axis=1) / np.maximum(df_q, 1)
-        se = np.where(t_rows, se * np.sqrt(s2_knha), se)
-        df = np.where(t_rows, df_q, np.inf)
+    alpha = 1 - level
+    if knha and any_single:
+        warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", UserWarning, stacklevel=4)
+    if knha and not single.all():
+        s2_knha = (w * (d.y - est) ** 2).sum(axis=0) / np.maximum(df_q, 1)
+        se = np.where(single, se, se * np.sqrt(s2_knha))
+        df = np.where(single, np.inf, df_q)
+        t_df = np.where(single, 1.0, df_q)
+        crit = np.where(single, special.ndtri(1 - alpha / 2), special.stdtrit(t_df, 1 - alpha / 2))
+        stat = est / se
+        pval = np.where(single, 2 * special.ndtr(-np.abs(stat)), 2 * special.stdtr(t_df, -np.abs(stat)))
     else:
         df = np.full(len(k), np.inf)
-    alpha = 1 - level
-    finite = np.isfinite(df)
-    crit = np.where(finite, special.stdtrit(np.where(finite, df, 1), 1 - alpha / 2), special.ndtri(1 - alpha / 2))
-    stat = est / se
-    pval = np.where(finite, 2 * special.stdtr(np.where(finite, df, 1), -np.abs(stat)), 2 * special.ndtr(-np.abs(stat)))
-    pi_half = crit * np.sqrt(se**2 + tau2)
-    with np.errstate(invalid="ignore"):
-        weights = np.where(d.m > 0, 100 * w / sw[:, None], np.nan)
+        crit = special.ndtri(1 - alpha / 2)
+        stat = est / se
+        pval = 2 * special.ndtr(-np.abs(stat))
+    pi_half = crit * np.sqrt(se * se + tau2)
+    weights = 100 * w / sw
+    if d.m is not None:
+        weights = np.where(d.m > 0, weights, np.nan)
     return dict(
         k=k.astype(int),
         estimate=est,
@@ -536,7 +614,7 @@ def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float)
         q_pval=q_pval,
         pi_low=est - pi_half,
         pi_high=est + pi_half,
-        weights=weights,
+        weights=weights.T,
         converged=converged,
     )
 
@@ -576,6 +654,7 @@ def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.9
     ``estimate ± crit sqrt(se² + τ²)`` (metafor ``predict.rma``). I² and H² for random-effects
     models use the estimated τ² and the typical within-study variance (Higgins & Thompson 2002),
     as metafor does; for ``"FE"`` they come from Q. ``k = 1`` returns that study with τ² = 0.
+    This is :func:`pool_batch` on one analysis: the same engine.
 
     Raises
     ------
@@ -586,4 +665,8 @@ def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.9
     y = as_1d(yi, "yi")
     v = as_1d(vi, "vi", positive=True)
     check_same_length(yi=y, vi=v)
-    return pool_batch(y[None, :], v[None, :], method=method, knha=knha, level=level)[0]
+    out = _engine(y[:, None], v[:, None], method, knha, level, columns=True)
+    scalars = {name: float(a[0]) for name, a in out.items() if name not in ("k", "weights", "converged")}
+    return PooledEstimate(k=int(out["k"][0]), method=method, weights=_ro(out["weights"][0]),
+                          converged=bool(out["converged"][0]), yi=_ro(y), vi=_ro(v), knha=knha, level=level,
+                          **scalars)

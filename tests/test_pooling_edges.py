@@ -199,3 +199,30 @@ def test_effect_sizes_are_frozen():
     es = effects.smd([1], [1], [5], [0], [1], [5])
     with pytest.raises(ValueError):
         es.yi[0] = 2
+
+
+def _reml_maximiser(yi, vi):
+    from scipy import optimize
+
+    def negll(t):
+        w = 1 / (vi + t)
+        mu = np.sum(w * yi) / np.sum(w)
+        return 0.5 * (np.sum(np.log(vi + t)) + np.sum(w * (yi - mu) ** 2) + np.log(np.sum(w)))
+
+    res = optimize.minimize_scalar(negll, bounds=(0, 1), method="bounded", options={"xatol": 1e-12})
+    return res.x if negll(res.x) < negll(0.0) else 0.0
+
+
+def test_reml_converges_where_plain_fisher_scoring_cycles():
+    """Among 100,000 simulated analyses some make plain Fisher scoring oscillate between two values
+    (found by the benchmark); the bracketed iteration converges to the likelihood maximum."""
+    rng = np.random.default_rng(1)
+    V = rng.uniform(0.01, 0.2, (100_000, 10))
+    Y = rng.normal(0.3, np.sqrt(0.04 + V))
+    rows = [287, 368, 412, 96838]  # 96838 has a local maximum at 0.0058 and its global one at 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        batch = hipacu.pool_batch(Y[rows], V[rows], method="REML")
+    assert batch.converged.all()
+    for i, r in enumerate(rows):
+        assert_allclose(batch.tau2[i], _reml_maximiser(Y[r], V[r]), atol=1e-7)
