@@ -23,12 +23,47 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(path: str | None):
+    """Load evidence or print its problems; returns None after printing."""
+    from hipacu.evidence import EvidenceError, load_evidence
+
+    try:
+        return load_evidence(path)
+    except EvidenceError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from hipacu.claims import grade_claims
+
+    ev = _load(args.evidence)
+    if ev is None:
+        return 1
+    table = grade_claims(ev)
+    if args.json:
+        print(table.to_json(orient="records", indent=2, force_ascii=False))
+        return 0
+    for _, r in table.iterrows():
+        cert = r["certainty"].replace("_", " ") if r["certainty"] else "not graded"
+        print(f"{r['claim_id']:<4} {r['verdict'].upper()}  [{cert}{' ' + r['symbols'] if r['symbols'] else ''}]")
+        print(f"     claim:  {r['claim']}")
+        print(f"     reason: {r['reason']}")
+        if r["reviews"]:
+            print(f"     reviews: {r['reviews']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hipacu", description="Evidence-graded meta-analysis of acupuncture for hip pain.")
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check an evidence folder and list every problem")
     v.add_argument("path", help="folder holding studies.csv, outcomes.csv, safety.csv, reviews.csv, claims.csv, analyses.toml")
     v.set_defaults(func=_cmd_validate)
+    g = sub.add_parser("grade", help="the article's claims with their verdicts, certainty and reasons")
+    g.add_argument("--evidence", default=None, help="evidence folder (default: the bundled evidence)")
+    g.add_argument("--json", action="store_true", help="machine-readable output (a JSON list of claims)")
+    g.set_defaults(func=_cmd_grade)
     return parser
 
 

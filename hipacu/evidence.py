@@ -34,6 +34,7 @@ CONDITIONS = ("hip_oa", "mixed_hip_knee_oa", "gtps", "post_arthroplasty", "hip_f
 ROB = ("low", "some_concerns", "high", "not_assessed")
 CERTAINTY = ("high", "moderate", "low", "very_low")
 MEASURES = ("SMD", "MD", "ROM", "RR", "OR", "RD", "PLO", "IRLN")
+INTERVENTIONS = ("manual", "electro", "auricular", "dry_needling", "acupoint_tens", "acupressure", "mixed", "not_applicable")
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
                                               "mechanistic", "protocol")),
         "condition": Col(required=True, allowed=CONDITIONS),
         "comparison": Col(required=True, allowed=COMPARISONS),
-        "intervention": Col(required=True, allowed=("manual", "electro", "auricular", "dry_needling", "acupoint_tens",
-                                                    "acupressure", "mixed", "not_applicable")),
+        "intervention": Col(required=True, allowed=INTERVENTIONS),
         "sessions": Col("float", gt=0), "weeks": Col("float", gt=0), "minutes_per_session": Col("float", gt=0),
         "dose_as_printed": _S, "dose_derivation": _S,
         "data_status": Col(required=True, allowed=("usable", "narrative_only", "not_found")),
@@ -128,6 +128,8 @@ ANALYSIS_KEYS: dict[str, tuple[type, bool]] = {
     "population": (str, True), "intervention": (str, True), "comparator": (str, True),
     "mid": (float, False), "mid_unit": (str, False), "mid_source": (str, False), "per": (float, False),
     "note": (str, False), "override": (list, False),
+    "question": (str, False), "comparison": (str, False), "conditions": (list, False), "interventions": (list, False), "eligible_conditions": (list, False),
+    "threshold": (float, False), "threshold_label": (str, False), "threshold_source": (str, False),
 }
 OVERRIDE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 
@@ -188,6 +190,14 @@ class AnalysisSpec:
     per: float | None = None
     note: str | None = None
     overrides: tuple[dict, ...] = ()
+    question: str = "effect"
+    comparison: str | None = None
+    conditions: tuple[str, ...] = ()
+    interventions: tuple[str, ...] = ()
+    eligible_conditions: tuple[str, ...] = ()
+    threshold: float | None = None
+    threshold_label: str | None = None
+    threshold_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -510,13 +520,16 @@ def _read_analyses(path: Path, problems: list[Problem]) -> tuple[list[dict], set
         seen.add(aid)
         if isinstance(aid, str) and not re.match(ID_PATTERN, aid):
             problems.append(Problem("analyses.toml", None, f"{aid}.id", f"must match {ID_PATTERN}"))
-        checks = [("table", ("outcomes", "safety")), ("measure", MEASURES), ("method", METHODS)]
+        checks = [("table", ("outcomes", "safety")), ("measure", MEASURES), ("method", METHODS),
+                  ("question", ("effect", "frequency")), ("comparison", COMPARISONS)]
         for key, allowed in checks:
             if key in a and a[key] not in allowed:
                 problems.append(Problem("analyses.toml", None, f"{aid}.{key}", f"{a[key]!r} is not allowed; allowed: {', '.join(allowed)}"))
                 bad = True
         if isinstance(a.get("mid"), (int, float)) and a["mid"] <= 0:
             problems.append(Problem("analyses.toml", None, f"{aid}.mid", "must be > 0 (a distance from no effect, in measure units)"))
+        if "threshold" in a and not a.get("threshold_source"):
+            problems.append(Problem("analyses.toml", None, f"{aid}.threshold_source", "a decision threshold needs its source"))
         if "mid" in a and not a.get("mid_source"):
             problems.append(Problem("analyses.toml", None, f"{aid}.mid_source", "a minimal important difference needs its source"))
         for o in a.get("override", []) if isinstance(a.get("override"), list) else []:
@@ -527,6 +540,10 @@ def _read_analyses(path: Path, problems: list[Problem]) -> tuple[list[dict], set
                 problems.append(Problem("analyses.toml", None, f"{aid}.override.rating", f"{o.get('rating')!r} must be 0, -1 or -2"))
             if not str(o.get("reason", "")).strip():
                 problems.append(Problem("analyses.toml", None, f"{aid}.override.reason", "an override needs a reason"))
+        for key, allowed in (("conditions", CONDITIONS), ("eligible_conditions", CONDITIONS), ("interventions", INTERVENTIONS)):
+            for v in a.get(key, []) if isinstance(a.get(key), list) else []:
+                if v not in allowed:
+                    problems.append(Problem("analyses.toml", None, f"{aid}.{key}", f"{v!r} is not allowed; allowed: {', '.join(allowed)}"))
         if isinstance(a.get("rows"), list) and not a["rows"]:
             problems.append(Problem("analyses.toml", None, f"{aid}.rows", "lists no rows"))
         if not bad:
@@ -541,7 +558,12 @@ def _spec(a: dict) -> AnalysisSpec:
         intervention=a["intervention"], comparator=a["comparator"], method=a.get("method", "REML"),
         knha=a.get("knha", True), mid=float(a["mid"]) if "mid" in a else None, mid_unit=a.get("mid_unit"),
         mid_source=a.get("mid_source"), per=float(a["per"]) if "per" in a else None, note=a.get("note"),
-        overrides=tuple(a.get("override", [])),
+        overrides=tuple(a.get("override", [])), question=a.get("question", "effect"),
+        comparison=a.get("comparison"), conditions=tuple(a.get("conditions", ())),
+        interventions=tuple(a.get("interventions", ())),
+        eligible_conditions=tuple(a.get("eligible_conditions", ())),
+        threshold=float(a["threshold"]) if "threshold" in a else None, threshold_label=a.get("threshold_label"),
+        threshold_source=a.get("threshold_source"),
     )
 
 
