@@ -21,6 +21,19 @@ _LAZY = {
     "load_evidence": "hipacu.evidence",
     "Evidence": "hipacu.evidence",
     "EvidenceError": "hipacu.evidence",
+    "leave_one_out": "hipacu.sensitivity",
+    "cumulative": "hipacu.sensitivity",
+    "influence": "hipacu.sensitivity",
+    "InfluenceDiagnostics": "hipacu.sensitivity",
+    "egger_test": "hipacu.bias",
+    "peters_test": "hipacu.bias",
+    "begg_test": "hipacu.bias",
+    "trim_and_fill": "hipacu.bias",
+    "funnel_contours": "hipacu.bias",
+    "EggerResult": "hipacu.bias",
+    "RankTestResult": "hipacu.bias",
+    "TrimFillResult": "hipacu.bias",
+    "FunnelContours": "hipacu.bias",
 }
 
 __all__ = [
