@@ -16,6 +16,24 @@ __version__ = "0.1.0"
 
 # name -> module providing it, imported on first access (PEP 562)
 _LAZY = {
+    "meta_regression": "hipacu.regression",
+    "subgroup_test": "hipacu.regression",
+    "MetaRegressionResult": "hipacu.regression",
+    "PermutationTestResult": "hipacu.regression",
+    "SubgroupResult": "hipacu.regression",
+    "mantel_haenszel": "hipacu.binary",
+    "peto": "hipacu.binary",
+    "MantelHaenszelResult": "hipacu.binary",
+    "PetoResult": "hipacu.binary",
+    "run_analysis": "hipacu.analysis",
+    "run_all": "hipacu.analysis",
+    "AnalysisResult": "hipacu.analysis",
+    "grade": "hipacu.grading",
+    "Grade": "hipacu.grading",
+    "grade_claims": "hipacu.claims",
+    "summary_of_findings": "hipacu.claims",
+    "sof_html": "hipacu.claims",
+    "compare_with_reviews": "hipacu.claims",
     "q_profile": "hipacu.heterogeneity",
     "HeterogeneityCI": "hipacu.heterogeneity",
     "load_evidence": "hipacu.evidence",
@@ -53,7 +71,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("plots", "heterogeneity", "evidence"):
+    if name in ("plots", "heterogeneity", "evidence", "analysis", "grading", "claims", "bias", "sensitivity",
+                "regression", "binary", "report"):
         return importlib.import_module(f"hipacu.{name}")
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
 

@@ -54,6 +54,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from hipacu.report import main as report_main
+
+    return report_main(args.out, args.jobs, args.evidence)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hipacu", description="Evidence-graded meta-analysis of acupuncture for hip pain.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--evidence", default=None, help="evidence folder (default: the bundled evidence)")
     g.add_argument("--json", action="store_true", help="machine-readable output (a JSON list of claims)")
     g.set_defaults(func=_cmd_grade)
+    r = sub.add_parser("report", help="run every analysis and notebook; write an HTML report with all figures")
+    r.add_argument("--out", default="report", help="output folder (default: report/)")
+    r.add_argument("--jobs", type=int, default=2, help="notebooks executed in parallel (default: 2)")
+    r.add_argument("--evidence", default=None, help="evidence folder (default: the bundled evidence)")
+    r.set_defaults(func=_cmd_report)
     return parser
 
 
