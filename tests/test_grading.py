@@ -190,3 +190,11 @@ def test_cli_grade_on_broken_evidence_exits_1_without_traceback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "hipacu.cli", "grade", "--evidence", str(folder)],
                          capture_output=True, text=True)
     assert out.returncode == 1 and "design" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_readme_documents_every_rule_of_the_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for _, r in rules_frame().iterrows():
+        assert f"| {r.domain.replace('_', ' ')} | {r.rating:+d} | {r.criterion} | {r.guidance} |" in readme
