@@ -182,10 +182,54 @@ class _ActiveSet:
         return not self.live.any()
 
 
+def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float, maxiter: int) -> tuple[float, bool]:
+    """The iteration of :func:`_fisher_scoring` for one analysis with scalar bookkeeping (the same
+    steps, bracket and stopping rule; a single ``pool`` call avoids the batch machinery)."""
+    lo, hi, prev = 0.0, np.inf, 0.0
+    for _ in range(maxiter):
+        w = 1.0 / (v + t)
+        sw = w.sum()
+        wr = w * (y - (w @ y) / sw)
+        w2r2 = wr @ wr
+        w2 = w * w
+        sw2 = w2.sum()
+        w2r = wr @ w
+        info = (wr * wr) @ w - w2r * w2r / sw - 0.5 * sw2
+        if kind == "ML":
+            score = 0.5 * (w2r2 - sw)
+            fisher = score / (0.5 * sw2)
+        else:
+            sw3 = w2 @ w
+            score = 0.5 * (w2r2 - (sw - sw2 / sw))
+            fisher = score / (0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
+            info += sw3 / sw - 0.5 * (sw2 / sw) ** 2
+        if fisher > 0:
+            lo = max(lo, t)
+        elif fisher < 0:
+            hi = min(hi, t)
+        if t == 0 and fisher <= 0:
+            return 0.0, True
+        adj = score / info if info > 0 else fisher
+        new = t + adj
+        if new <= lo and not np.isfinite(hi):
+            new = t + fisher
+        if np.isfinite(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
+            new = (lo + hi) / 2
+        new = max(new, 0.0)
+        prev = new - t
+        t = new
+        if abs(prev) <= tol * (1 + new):
+            return t, True
+    return t, False
+
+
 def _fisher_scoring(kind: str):
     def estimator(d: _Data, tol: float, maxiter: int):
         tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, np.ones_like(d.y) if d.m is None else d.m)))
         converged = _single(d.k).copy()
+        if len(tau2) == 1 and not converged[0] and d.m is None:
+            tau2[0], converged[0] = _score_root_1d(d.y[:, 0], d.v[:, 0], kind, float(tau2[0]), tol, maxiter)
+            return _local_maximum_check(d, tau2, kind, converged), converged
         act = _ActiveSet(d, converged)
         # Newton steps (quadratic convergence) where the likelihood is locally concave, Fisher-scoring
         # steps elsewhere. Both have the sign of the score, so the iterates keep a bracket [lo, hi]
