@@ -1,0 +1,1238 @@
+"""Meta-regression (mixed-effects models), its permutation test, and subgroup analyses.
+
+One vectorised engine fits many meta-regressions that share a design matrix ``X`` (k × p) and
+differ in their outcomes ``Y`` and variances ``V`` (rows = fits). The observed fit is one row;
+a permutation test is n rows (``permutest`` permutes the rows of ``X``, which is the same as
+permuting the studies' ``(y, v)`` pairs against a fixed ``X``), so every cross-product is a
+matrix product ``(n, k) @ (k, p²)`` and nothing loops over permutations in Python.
+
+The model is ``y = X β + u + ε`` with ``u ~ N(0, τ²)`` and ``ε ~ N(0, v)``; ``β`` is the weighted
+least-squares solution with ``W = diag(1 / (v + τ²))`` and ``Var(β̂) = (X'WX)⁻¹`` (Raudenbush 2009;
+Viechtbauer 2010, section 3.3). Every τ² estimator is metafor 3.8 ``rma.uni``'s formula written
+with the projection ``P = W - W X (X'WX)⁻¹ X'W``; traces are computed from p × p products, never
+from a k × k matrix:
+
+* ``y'Py = Σ w e²`` with ``e = y - X β̂``;  ``y'PPy = Σ (w e)²``;
+* ``tr P = Σ w - tr((X'WX)⁻¹ X'W²X)``;
+* ``tr PP = Σ w² - 2 tr((X'WX)⁻¹ X'W³X) + tr([(X'WX)⁻¹ X'W²X]²)``.
+
+Numerics: the fits run on the orthonormal basis ``Q`` of ``X = QR`` (``P`` depends on the column span
+only) and the coefficients are mapped back through ``R⁻¹``, which keeps full precision for
+moderators such as the publication year next to an intercept. ML, REML and EB use metafor's Fisher
+scoring (start ``max(0, HE)``, step halving at 0, ``ll0check``) with two shortcuts that leave the
+fixed point unchanged: a secant step once the root is bracketed or the scoring steps shrink slowly,
+and a direct stop at 0 when the scoring step at 0 also points below 0.
+
+Subgroup analyses (:func:`subgroup_test`) pool each subgroup with :func:`hipacu.pool_batch` (one
+row per subgroup) or fit one meta-regression on the group factor (common τ²).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import special
+
+from hipacu import pooling
+from hipacu._checks import as_1d, check_choice, check_level, check_same_length
+from hipacu.pooling import METHODS, ConvergenceWarning, PooledEstimate, pool, pool_batch
+
+__all__ = [
+    "REGRESSION_METHODS",
+    "MetaRegressionResult",
+    "PermutationTestResult",
+    "SubgroupResult",
+    "meta_regression",
+    "subgroup_test",
+]
+
+#: Every ``method`` accepted by :func:`meta_regression` and :func:`subgroup_test` (metafor's codes).
+REGRESSION_METHODS = METHODS
+
+#: Tolerance of the permutation comparisons ``|z*| >= |z| - COMPTOL`` (metafor ``comptol``, sqrt(eps)).
+COMPTOL = float(np.sqrt(np.finfo(float).eps))
+#: Largest number of permutations enumerated for an exact permutation test.
+MAX_EXACT = 2_000_000
+#: Rows fitted per chunk in a permutation test (bounds memory for exact tests).
+_CHUNK = 65_536
+#: Largest secant step, as a multiple of the Fisher-scoring step, taken without a bracket.
+_SECANT_REACH = 10.0
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+def _inv(A: np.ndarray) -> np.ndarray:
+    """Inverse of a stack of small symmetric positive-definite matrices ``(n, p, p)``.
+
+    Closed forms for p = 1 and p = 2 (a batched LAPACK call costs more than the arithmetic for
+    thousands of 2 × 2 systems); LU (``numpy.linalg.inv``) otherwise.
+    """
+    p = A.shape[-1]
+    if p == 1:
+        return 1.0 / A
+    if p == 2:
+        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+        det = a * d - b * b
+        out = np.empty_like(A)
+        out[:, 0, 0] = d / det
+        out[:, 1, 1] = a / det
+        out[:, 0, 1] = out[:, 1, 0] = -b / det
+        return out
+    return np.linalg.inv(A)
+
+
+def _rowsum(a: np.ndarray) -> np.ndarray:
+    """Row sums of a 2-D array (a matrix-vector product: faster than ``sum(axis=1)`` for short rows)."""
+    return a @ np.ones(a.shape[1])
+
+
+def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``A[n] @ x[n]`` for a stack of p × p matrices and p-vectors."""
+    p = A.shape[-1]
+    if p <= 3:
+        return np.stack([sum(A[:, i, j] * x[:, j] for j in range(p)) for i in range(p)], axis=1)
+    return np.einsum("nij,nj->ni", A, x)
+
+
+def _mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A[n] @ B[n]`` for stacks of p × p matrices (explicit sums for p <= 3)."""
+    p = A.shape[-1]
+    if p <= 3:
+        out = np.empty_like(A)
+        for i in range(p):
+            for j in range(p):
+                out[:, i, j] = sum(A[:, i, m] * B[:, m, j] for m in range(p))
+        return out
+    return A @ B
+
+
+class _Design:
+    """A design matrix in orthonormal coordinates.
+
+    ``X = Q R`` (thin QR); the fits run on ``Z = Q`` (so ``Z'WZ`` has the condition number of the
+    weights, not of ``X'X`` -- a moderator such as the publication year next to an intercept would
+    otherwise cost five or more digits) and coefficients are mapped back with ``β = R⁻¹ γ``,
+    ``Var(β) = R⁻¹ Var(γ) R⁻ᵀ``. ``P``, the fitted values and every τ² estimator depend on the column
+    span only, so they are unchanged. ``O[i] = z_i z_i'`` (flattened) turns every cross-product into a
+    matrix product.
+    """
+
+    __slots__ = ("X", "Z", "Rinv", "K", "O", "k", "p")
+
+    def __init__(self, X: np.ndarray):
+        self.X = X
+        self.k, self.p = X.shape
+        Q, R = np.linalg.qr(X)
+        self.Z = Q
+        self.Rinv = np.linalg.inv(R)
+        self.K = np.kron(self.Rinv, self.Rinv).T  # vec(R⁻¹ V R⁻ᵀ) = (R⁻¹ ⊗ R⁻¹) vec(V), row-major
+        self.O = (Q[:, :, None] * Q[:, None, :]).reshape(self.k, self.p * self.p)
+
+    def cross(self, a: np.ndarray) -> np.ndarray:
+        """``Z' diag(a_r) Z`` for every row ``a_r`` of ``a`` (n, k) -> (n, p, p)."""
+        return (a @ self.O).reshape(-1, self.p, self.p)
+
+    def wls(self, Y: np.ndarray, a: np.ndarray):
+        """Weighted least squares of each row of ``Y`` on ``Z`` with weights ``a``: ((Z'AZ)⁻¹, γ, e)."""
+        Ainv = _inv(self.cross(a))
+        g = _mv(Ainv, (a * Y) @ self.Z)
+        return Ainv, g, Y - g @ self.Z.T
+
+    def to_x(self, g: np.ndarray, Vg: np.ndarray):
+        """Coefficients and their covariance in the coordinates of ``X``."""
+        n = len(g)
+        return g @ self.Rinv.T, (Vg.reshape(n, -1) @ self.K).reshape(n, self.p, self.p)
+
+
+def _tr(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``tr(A B)`` for stacks of symmetric matrices (element-wise product summed)."""
+    n = A.shape[0]
+    return (A * B).reshape(n, -1) @ np.ones(A.shape[1] * A.shape[2])
+
+
+# --------------------------------------------------------------------------- tau² estimators
+#
+# Each takes (Y, V, design) with Y, V of shape (n, k) and returns (tau2, converged) of shape (n,);
+# tau2 is untruncated here (truncation at 0 happens once, in _tau2).
+
+
+def _reg_he(Y, V, d: _Design, tol, maxiter):
+    """Hedges (1983) for meta-regression: ``(y'P₁y - tr(P₁V)) / (k - p)``, ``P₁`` the OLS projection.
+
+    metafor ``rma.uni(method="HE")`` (also the starting value of ML, REML and EB).
+    """
+    ones = np.ones_like(Y)
+    Ainv, _, e = d.wls(Y, ones)
+    trpv = _rowsum(V) - _tr(Ainv, d.cross(V))
+    return (_rowsum(e * e) - trpv) / (d.k - d.p), None
+
+
+def _reg_dl(Y, V, d: _Design, tol, maxiter):
+    """DerSimonian–Laird generalised to meta-regression: ``(Q_E - (k - p)) / tr P₀``, ``w = 1/v``.
+
+    Raudenbush (2009), eq. 16.43; metafor ``rma.uni(method="DL")``.
+    """
+    w = 1 / V
+    Ainv, _, e = d.wls(Y, w)
+    trp = _rowsum(w) - _tr(Ainv, d.cross(w * w))
+    return (_rowsum(w * e * e) - (d.k - d.p)) / trp, None
+
+
+def _reg_hs(Y, V, d: _Design, tol, maxiter):
+    """Hunter & Schmidt (2004): ``(Q_E - k) / Σ w``, ``w = 1/v`` (metafor ``"HS"``)."""
+    w = 1 / V
+    _, _, e = d.wls(Y, w)
+    return (_rowsum(w * e * e) - d.k) / _rowsum(w), None
+
+
+def _reg_sj(Y, V, d: _Design, tol, maxiter):
+    """Sidik & Jonkman (2005), one step from ``τ²₀ = Σ (y - ȳ)² / k``: ``τ²₀ y'Py / (k - p)``.
+
+    ``P`` at weights ``1/(v + τ²₀)``; metafor ``"SJ"`` (its start ignores the moderators).
+    """
+    tau0 = ((Y - Y.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
+    w = 1 / (V + tau0[:, None])
+    _, _, e = d.wls(Y, w)
+    return tau0 * _rowsum(w * e * e) / (d.k - d.p), None
+
+
+def _fisher_step(kind: str):
+    def step(Y, V, d: _Design, tau2):
+        w = 1 / (V + tau2[:, None])
+        Ainv, _, e = d.wls(Y, w)
+        if kind == "EB":  # Morris (1983); metafor: (y'Py k/(k-p) - k) / Σw
+            return (_rowsum(w * e * e) * d.k / (d.k - d.p) - d.k) / _rowsum(w)
+        we = w * e
+        w2 = w * w
+        ypp = _rowsum(we * we)
+        if kind == "ML":  # (y'PPy - Σw) / Σw²
+            return (ypp - _rowsum(w)) / _rowsum(w2)
+        B2 = d.cross(w2)
+        M = _mm(Ainv, B2)
+        trp = _rowsum(w) - _tr(Ainv, B2)
+        trpp = _rowsum(w2) - 2 * _tr(Ainv, d.cross(w2 * w)) + _tr(M, M.transpose(0, 2, 1))
+        return (ypp - trp) / trpp  # REML: (y'PPy - tr P) / tr PP
+
+    return step
+
+
+def _loglik(Y, V, d: _Design, tau2, kind):
+    """ML or REML log-likelihood up to a constant (metafor's ``ll0check``)."""
+    w = 1 / (V + tau2[:, None])
+    A = d.cross(w)
+    Ainv = _inv(A)
+    g = _mv(Ainv, (w * Y) @ d.Z)
+    e = Y - g @ d.Z.T
+    ll = -0.5 * _rowsum(np.log(V + tau2[:, None])) - 0.5 * _rowsum(w * e * e)
+    if kind == "REML":  # log det(Z'WZ) = log det(X'WX) - 2 log|det R|: a constant, which cancels in ll0 - ll
+        ll -= 0.5 * np.linalg.slogdet(A)[1]
+    return ll
+
+
+def _fisher(kind: str):
+    step = _fisher_step(kind)
+
+    def estimator(Y, V, d: _Design, tol, maxiter):
+        tau2 = np.maximum(0.0, _reg_he(Y, V, d, tol, maxiter)[0])  # metafor starts at max(0, HE)
+        n = len(tau2)
+        active = np.ones(n, bool)
+        converged = np.zeros(n, bool)
+        prev_t = np.zeros(n)
+        prev_adj = np.zeros(n)
+        for it in range(maxiter):
+            if not active.any():
+                break
+            idx = np.flatnonzero(active)
+            t = tau2[idx]
+            raw = step(Y[idx], V[idx], d, t)
+            raw = np.where(np.isfinite(raw), raw, 0.0)
+            # Fisher scoring converges linearly and can oscillate around the root (the expected
+            # information misjudges the curvature). From the second iteration on, the secant point of
+            # the scoring step g(τ²) (whose root is the score's root) is taken instead when the root is
+            # bracketed (g changed sign) or when the secant step goes the same way as the scoring step
+            # and at most _SECANT_REACH times as far; the fixed point is unchanged, only the path to it
+            # is shorter.
+            pa, pt = prev_adj[idx], prev_t[idx]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sec = t - raw * (t - pt) / (raw - pa)
+            along = ((sec - t) * raw > 0) & (np.abs(sec - t) <= _SECANT_REACH * np.abs(raw))
+            use = (it > 0) & np.isfinite(sec) & (sec >= 0) & ((raw * pa < 0) | along)
+            adj = np.where(use, sec - t, raw)
+            prev_t[idx], prev_adj[idx] = t, raw
+            # step halving keeps τ² >= 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2). Halving
+            # approaches a boundary maximum only geometrically, so a row whose step points below 0 is
+            # first tested at 0: if the scoring step at 0 is <= 0 too, the halving sequence has limit 0
+            # and the row is done (metafor stops there within its threshold).
+            neg = t + adj < 0
+            zero = np.zeros(len(idx), bool)
+            if neg.any():
+                at0 = np.flatnonzero(neg)
+                adj0 = step(Y[idx[at0]], V[idx[at0]], d, np.zeros(len(at0)))
+                zero[at0[~(adj0 > 0)]] = True
+                adj = np.where(zero, -t, adj)
+                neg = (t + adj < 0) & ~zero
+            while neg.any():
+                adj = np.where(neg, np.where(t > 0, adj / 2, 0.0), adj)
+                neg = t + adj < 0
+            new = t + adj
+            done = zero | (np.abs(adj) <= tol * (1 + new))
+            tau2[idx] = new
+            converged[idx[done]] = True
+            active[idx[done]] = False
+        if kind in ("ML", "REML"):
+            pos = converged & (tau2 > tol)
+            if pos.any():
+                idx = np.flatnonzero(pos)
+                ll = _loglik(Y[idx], V[idx], d, tau2[idx], kind)
+                ll0 = _loglik(Y[idx], V[idx], d, np.zeros(len(idx)), kind)
+                stuck = idx[ll0 - ll > 1e-10]
+                if len(stuck):
+                    warnings.warn(
+                        f"{kind} Fisher scoring stopped at a local maximum in {len(stuck)} fit(s); tau2 set to 0 "
+                        "as metafor does. Check the profile likelihood.",
+                        ConvergenceWarning,
+                        stacklevel=5,
+                    )
+                    tau2[stuck] = 0.0
+        return tau2, converged
+
+    estimator.__doc__ = f"{kind} by Fisher scoring from max(0, HE), step-halving at 0 (metafor ``\"{kind}\"``)."
+    return estimator
+
+
+def _reg_pm(Y, V, d: _Design, tol, maxiter):
+    """Paule & Mandel (1982): root of ``y'P(τ²)y = k - p`` (0 if ``y'P(0)y < k - p``).
+
+    Safeguarded Newton (``d(y'Py)/dτ² = -y'PPy``) with bisection, as :func:`hipacu.pooling.tau2_pm`;
+    metafor ``"PM"`` (``uniroot`` on the same function).
+    """
+    n = len(Y)
+    target = float(d.k - d.p)
+    tau2 = np.zeros(n)
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    active = np.ones(n, bool)
+    converged = np.zeros(n, bool)
+    for _ in range(maxiter):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        t = tau2[idx]
+        w = 1 / (V[idx] + t[:, None])
+        _, _, e = d.wls(Y[idx], w)
+        we = w * e
+        f = _rowsum(we * e) - target
+        fp = -_rowsum(we * we)
+        l, h = lo[idx], hi[idx]
+        l = np.where(f > 0, np.maximum(l, t), l)
+        h = np.where(f < 0, np.minimum(h, t), h)
+        at_zero = (t == 0) & (f <= 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = t - f / fp
+        bad = ~np.isfinite(new) | (new <= l) | (new >= h)
+        new = np.where(bad, np.where(np.isfinite(h), (l + h) / 2, 2 * l + 1), new)
+        new = np.where(at_zero, 0.0, new)
+        done = at_zero | (np.abs(new - t) <= tol * (1 + new))
+        tau2[idx], lo[idx], hi[idx] = new, l, h
+        converged[idx[done]] = True
+        active[idx[done]] = False
+    return tau2, converged
+
+
+_REG_ESTIMATORS = {
+    "DL": _reg_dl,
+    "HE": _reg_he,
+    "HS": _reg_hs,
+    "SJ": _reg_sj,
+    "ML": _fisher("ML"),
+    "REML": _fisher("REML"),
+    "EB": _fisher("EB"),
+    "PM": _reg_pm,
+}
+
+
+def _tau2(Y, V, d: _Design, method: str) -> tuple[np.ndarray, np.ndarray]:
+    n = len(Y)
+    if method == "FE":
+        return np.zeros(n), np.ones(n, bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw, conv = _REG_ESTIMATORS[method](Y, V, d, pooling.TOL, pooling.MAXITER)
+    conv = np.ones(n, bool) if conv is None else np.asarray(conv, bool)
+    return np.maximum(0.0, raw), conv
+
+
+def _coefficients(Y, V, d: _Design, tau2, knha: bool, btt: np.ndarray):
+    """β̂, Var(β̂), z (or t) and the omnibus statistic QM for each row (QM/m with knha, an F value)."""
+    w = 1 / (V + tau2[:, None])
+    vg, g, e = d.wls(Y, w)
+    b, vb = d.to_x(g, vg)
+    if knha:  # Knapp & Hartung (2003): scale by Σ w e² / (k - p), no truncation (metafor test="knha")
+        vb = vb * (_rowsum(w * e * e) / (d.k - d.p))[:, None, None]
+    se = np.sqrt(np.diagonal(vb, axis1=1, axis2=2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = b / se
+        bt = b[:, btt]
+        sub = vb[:, btt][:, :, btt]
+        qm = np.einsum("ni,nij,nj->n", bt, _inv(sub), bt)
+    if knha:
+        qm = qm / len(btt)
+    return b, vb, se, z, qm
+
+
+# --------------------------------------------------------------------------- input checking
+
+
+def _check_flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is not allowed; use True or False")
+    return bool(value)
+
+
+def _options(method, knha, level) -> tuple[str, bool, float]:
+    check_choice(method, "method", REGRESSION_METHODS)
+    return method, _check_flag(knha, "knha"), check_level(level)
+
+
+def _moderators(mods, k: int) -> tuple[np.ndarray, list[str]]:
+    """``mods`` as a (k, q) float matrix with column names, or ValueError naming ``mods``."""
+    import pandas as pd
+
+    if isinstance(mods, pd.DataFrame):
+        names = [str(c) for c in mods.columns]
+        bad = [c for c in mods.columns if not (pd.api.types.is_numeric_dtype(mods[c]) or pd.api.types.is_bool_dtype(mods[c]))]
+        if bad:
+            raise ValueError(
+                f"mods column {bad[0]!r} is not numeric (dtype {mods[bad[0]].dtype}); encode a categorical "
+                "moderator as dummy columns, e.g. pandas.get_dummies(df[col], drop_first=True, dtype=float)"
+            )
+        M = mods.to_numpy(dtype=float)
+    elif isinstance(mods, pd.Series):
+        names = [str(mods.name) if mods.name is not None else "x1"]
+        if not (pd.api.types.is_numeric_dtype(mods) or pd.api.types.is_bool_dtype(mods)):
+            raise ValueError(
+                f"mods is not numeric (dtype {mods.dtype}); encode a categorical moderator as dummy columns"
+            )
+        M = mods.to_numpy(dtype=float)[:, None]
+    else:
+        try:
+            M = np.asarray(mods, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"mods must be numbers (an array of shape (k,) or (k, p), or a DataFrame); got {mods!r:.80}") from exc
+        if M.ndim == 1:
+            M = M[:, None]
+        if M.ndim != 2:
+            raise ValueError(f"mods must be an array of shape (k,) or (k, p); got shape {M.shape}")
+        names = [f"x{j + 1}" for j in range(M.shape[1])]
+    if M.shape[1] == 0:
+        raise ValueError("mods has no columns; give at least one moderator")
+    if M.shape[0] != k:
+        raise ValueError(f"mods must have one row per study; got {M.shape[0]} rows for k = {k} studies (yi)")
+    bad = ~np.isfinite(M)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"mods[{i}, {names[j]!r}] is {M[i, j]}; only finite numbers are allowed")
+    if len(set(names)) != len(names):
+        raise ValueError(f"mods column names must be unique; got {names}")
+    return M, names
+
+
+def _design(M: np.ndarray, names: list[str], intercept: bool) -> tuple[np.ndarray, list[str], bool]:
+    """Full design matrix, its column names and whether it contains an intercept column."""
+    k = M.shape[0]
+    is_one = np.all(np.abs(M - 1) < 1e-8, axis=0)  # metafor .is.intercept
+    if intercept:
+        const = np.flatnonzero(np.ptp(M, axis=0) == 0)
+        if len(const):
+            j = const[0]
+            raise ValueError(
+                f"mods column {names[j]!r} has no variance (every value is {M[0, j]:g}); it cannot be "
+                "estimated alongside the intercept. Drop it, or pass intercept=False if it is meant as the intercept"
+            )
+        X = np.column_stack([np.ones(k), M])
+        cols = ["intercept", *names]
+        has_int = True
+    else:
+        X, cols = M, list(names)
+        has_int = bool(is_one.any())
+        if has_int:  # an all-ones column is the intercept (moved first, as metafor does)
+            j = int(np.flatnonzero(is_one)[0])
+            order = [j] + [i for i in range(M.shape[1]) if i != j]
+            X, cols = M[:, order], [names[i] for i in order]
+    p = X.shape[1]
+    if k <= p:
+        raise ValueError(
+            f"meta-regression needs more studies than coefficients; got k = {k} studies (yi) for p = {p} "
+            f"coefficients ({', '.join(cols)})"
+        )
+    # full column rank (metafor: eigenvalues of X'X above evtol, on the correlation scale here)
+    scale = np.sqrt((X * X).sum(axis=0))
+    s = np.linalg.svd(X / scale, compute_uv=False)
+    if s[-1] <= 1e-7 * s[0]:
+        raise ValueError(
+            f"mods columns are linearly dependent (with the intercept: {has_int}); the design {cols} is not of "
+            "full rank, so a coefficient cannot be estimated. Drop a redundant column"
+        )
+    return X, cols, has_int
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _ro(a) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+def _p_two_sided(stat, df):
+    if np.isfinite(df):
+        return 2 * special.stdtr(df, -np.abs(stat))
+    return 2 * special.ndtr(-np.abs(stat))
+
+
+def _crit(level: float, df: float) -> float:
+    alpha = 1 - level
+    return float(special.stdtrit(df, 1 - alpha / 2) if np.isfinite(df) else special.ndtri(1 - alpha / 2))
+
+
+@dataclass(frozen=True)
+class PermutationTestResult:
+    """Permutation p-values for a meta-regression (metafor ``permutest(rma(...))``).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Coefficient names.
+    pval : ndarray
+        Two-sided permutation p-value of each coefficient: the share of permutations with
+        ``|z*| >= |z| - COMPTOL`` (``t`` under Hartung–Knapp).
+    qm_pval : float
+        Permutation p-value of the omnibus test: share with ``QM* >= QM - COMPTOL``.
+    n : int
+        Permutations used, the observed arrangement included (all of them when ``exact``).
+    exact : bool
+        Whether every distinct permutation was enumerated (sign flips for an intercept-only model).
+    seed : int or None
+        Seed of ``numpy.random.default_rng`` for a random test (None when exact or unseeded).
+    statistic_perm : ndarray, shape (n, p)
+        z (or t) statistics of every permutation; row 0 is the observed fit for a random test.
+    qm_perm : ndarray, shape (n,)
+        QM of every permutation.
+    n_failed : int
+        Permutations whose τ² estimator did not converge; they are left out of the p-values (as
+        metafor leaves out refits that fail).
+    """
+
+    names: tuple[str, ...]
+    pval: np.ndarray
+    qm_pval: float
+    n: int
+    exact: bool
+    seed: int | None
+    statistic_perm: np.ndarray
+    qm_perm: np.ndarray
+    n_failed: int
+
+    def to_frame(self):
+        """DataFrame indexed by coefficient with column ``pval`` (permutation p-values)."""
+        import pandas as pd
+
+        return pd.DataFrame({"pval": self.pval}, index=pd.Index(self.names, name="coefficient"))
+
+
+_REG_FIELD_DOCS = """
+    names : tuple of str
+        Coefficient names: ``"intercept"`` then the moderators (DataFrame / Series names kept,
+        ``x1, x2, ...`` for unnamed arrays).
+    coefficients, se, statistic, pval, ci_low, ci_high : ndarray, shape (p,)
+        Estimates, standard errors, z (t with ``knha``) statistics, two-sided p-values and
+        confidence limits (metafor ``coef(summary(res))``).
+    vcov : ndarray, shape (p, p)
+        Variance–covariance matrix of the coefficients (Hartung–Knapp scaled with ``knha``).
+    df : float
+        Degrees of freedom of the coefficient tests: ``k - p`` with ``knha``, ``inf`` otherwise.
+    tau2 : float
+        Residual between-study variance (0 for ``"FE"``).
+    qm, qm_df, qm_df2, qm_pval : float, int, float, float
+        Omnibus test of the moderators (all coefficients except the intercept; all coefficients
+        when there is no intercept): Wald χ² on ``qm_df`` df, or with ``knha`` the F statistic
+        ``QM / m`` on ``(qm_df, qm_df2 = k - p)`` df (metafor ``QM``, ``QMdf``, ``QMp``).
+    qe, qe_df, qe_pval : float, int, float
+        Test for residual heterogeneity ``Q_E = Σ (y - X β̂_FE)² / v`` on ``k - p`` df.
+    i2, h2 : float
+        Residual I² (percent) and H²: ``100 τ² / (τ² + ṽ)`` and ``(τ² + ṽ) / ṽ`` with the typical
+        variance ``ṽ = (k - p) / tr P₀`` (metafor); for ``"FE"`` ``100 (Q_E - (k-p)) / Q_E`` truncated
+        at 0 and ``Q_E / (k - p)``.
+    r2 : float or None
+        Pseudo R² (percent) as metafor: ``max(0, 100 (τ²₀ - τ²) / τ²₀)`` with ``τ²₀`` from the
+        intercept-only model with the same method (0 when ``τ²₀ = 0``); for ``"FE"`` metafor's
+        ``max(0, 100 × adjusted R²)`` of the weighted least-squares fit. None without an intercept.
+    k, p : int
+        Studies and coefficients.
+    method : str
+    knha : bool
+    level : float
+    converged : bool
+        Whether the τ² estimator met its tolerance.
+    intercept : bool
+        Whether the design contains an intercept.
+    btt : tuple of int
+        Indices of the coefficients in the omnibus test.
+    yi, vi : ndarray
+        The data; ``X`` the design matrix (k, p).
+"""
+
+
+@dataclass(frozen=True)
+class MetaRegressionResult:
+    __doc__ = (
+        "A fitted meta-regression (mixed-effects model), as metafor ``rma(yi, vi, mods = ...)`` prints it.\n\n"
+        "    Attributes\n    ----------" + _REG_FIELD_DOCS
+    )
+
+    names: tuple[str, ...]
+    coefficients: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    pval: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    vcov: np.ndarray
+    df: float
+    tau2: float
+    qm: float
+    qm_df: int
+    qm_df2: float
+    qm_pval: float
+    qe: float
+    qe_df: int
+    qe_pval: float
+    i2: float
+    h2: float
+    r2: float | None
+    k: int
+    p: int
+    method: str
+    knha: bool
+    level: float
+    converged: bool
+    intercept: bool
+    btt: tuple[int, ...]
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    X: np.ndarray = field(repr=False)
+
+    @property
+    def tau(self) -> float:
+        """Residual between-study standard deviation ``sqrt(tau2)``."""
+        return float(np.sqrt(self.tau2))
+
+    def to_frame(self):
+        """Coefficient table: index = names; columns estimate, se, statistic, pval, ci_low, ci_high."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "estimate": self.coefficients,
+                "se": self.se,
+                "statistic": self.statistic,
+                "pval": self.pval,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+            },
+            index=pd.Index(self.names, name="coefficient"),
+        )
+
+    def summary(self, digits: int = 4) -> str:
+        """Readable text in the spirit of metafor's ``print.rma.uni`` for models with moderators."""
+        f = f"{{:.{digits}f}}"
+        model = "Fixed-effects with moderators" if self.method == "FE" else f"Mixed-effects ({self.method})"
+        lines = [f"{model} model (k = {self.k}, p = {self.p})" + ("; Knapp-Hartung adjustment" if self.knha else ""), ""]
+        if self.method != "FE":
+            lines.append(f"tau^2 (residual) = {f.format(self.tau2)} (tau = {f.format(self.tau)})")
+        lines.append(f"I^2 (residual) = {self.i2:.2f}%   H^2 = {self.h2:.2f}")
+        if self.r2 is not None:
+            lines.append(f"R^2 (amount of heterogeneity accounted for) = {self.r2:.2f}%")
+        lines += [
+            f"Test for residual heterogeneity: QE(df = {self.qe_df}) = {f.format(self.qe)}, p = {pooling._fmt_p(self.qe_pval)}",
+            (
+                f"Test of moderators (coefficients {', '.join(str(i + 1) for i in self.btt)}): "
+                + (
+                    f"F({self.qm_df}, {self.qm_df2:g}) = {f.format(self.qm)}"
+                    if self.knha
+                    else f"QM(df = {self.qm_df}) = {f.format(self.qm)}"
+                )
+                + f", p = {pooling._fmt_p(self.qm_pval)}"
+            ),
+            "",
+        ]
+        tab = self.to_frame()
+        width = max(len(n) for n in self.names)
+        stat = "tval" if self.knha else "zval"
+        lines.append(f"{'':{width}}  {'estimate':>10} {'se':>10} {stat:>8} {'pval':>8} {'ci.lb':>10} {'ci.ub':>10}")
+        for name, r in tab.iterrows():
+            lines.append(
+                f"{name:{width}}  {f.format(r.estimate):>10} {f.format(r.se):>10} {r.statistic:>8.2f} "
+                f"{pooling._fmt_p(r.pval):>8} {f.format(r.ci_low):>10} {f.format(r.ci_high):>10}"
+            )
+        if not self.converged:
+            lines.append("WARNING: the tau^2 estimator did not converge")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def permutation_test(self, n: int = 1000, seed: int | None = None, *, exact: bool = False) -> PermutationTestResult:
+        """Permutation test of every coefficient and of the moderators (metafor ``permutest``).
+
+        The rows of the design are permuted against the ``(yi, vi)`` pairs and the model is refitted
+        with the same method and test (Higgins & Thompson 2004; Viechtbauer et al. 2015); for an
+        intercept-only design the signs of ``yi`` are flipped instead. All refits run as one batch of
+        matrix products. As in metafor, a random test uses ``n`` arrangements of which the first is
+        the observed one, and the test becomes exact (every distinct permutation, observed included)
+        when ``exact=True`` or when there are no more than ``n`` distinct permutations.
+
+        Parameters
+        ----------
+        n : int
+            Number of permutations (>= 2) for a random test.
+        seed : int, optional
+            Seed for ``numpy.random.default_rng``; the same seed gives the same p-values.
+        exact : bool
+            Enumerate every distinct permutation (at most ``MAX_EXACT``).
+
+        Returns
+        -------
+        PermutationTestResult
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+            raise ValueError(f"n={n!r} is not allowed; the number of permutations must be an integer >= 2")
+        exact = _check_flag(exact, "exact")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed={seed!r} is not allowed; use an integer or None")
+        y, v, X = np.asarray(self.yi), np.asarray(self.vi), np.asarray(self.X)
+        k = self.k
+        int_only = self.p == 1 and self.intercept
+        if int_only:
+            log_n = k * math.log(2)
+        else:  # distinct arrangements of the design rows: k! / prod(multiplicity!)
+            _, labels, counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+            labels = labels.ravel()
+            log_n = math.lgamma(k + 1) - sum(math.lgamma(c + 1) for c in counts)
+        n_exact = math.inf if log_n > 700 else float(round(math.exp(log_n)))
+        if exact or n_exact <= n:
+            if n_exact > MAX_EXACT:
+                raise ValueError(
+                    f"an exact permutation test would need "
+                    f"{f'{n_exact:.3g}' if math.isfinite(n_exact) else f'about 1e{log_n / math.log(10):.0f}'} "
+                    f"permutations (more than {MAX_EXACT:,}); "
+                    "use exact=False with n random permutations"
+                )
+            is_exact = True
+            if int_only:
+                bits = (np.arange(2**k)[:, None] >> np.arange(k)) & 1
+                Y = np.where(bits == 1, -y, y)
+                Vp = np.broadcast_to(v, Y.shape)
+            else:
+                L = _multiset_permutations(counts)  # label of the X row given to each study
+                order = np.argsort(L, axis=1, kind="stable")  # studies sorted by their X label
+                rows = np.argsort(labels, kind="stable")  # X rows sorted by label
+                Y = np.empty(L.shape)
+                Vp = np.empty(L.shape)
+                Y[:, rows] = y[order]
+                Vp[:, rows] = v[order]
+            used_seed = None
+        else:
+            is_exact = False
+            rng = np.random.default_rng(seed)
+            if int_only:
+                signs = rng.integers(0, 2, size=(n, k)) * 2 - 1
+                signs[0] = 1
+                Y = signs * y
+                Vp = np.broadcast_to(v, Y.shape)
+            else:
+                perm = np.argsort(rng.random((n, k)), axis=1)
+                perm[0] = np.arange(k)
+                Y, Vp = y[perm], v[perm]
+            used_seed = None if seed is None else int(seed)
+        d = _Design(X)
+        btt = np.array(self.btt)
+        stats, qms, convs = [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # local-maximum resets are part of each refit
+            for s in range(0, len(Y), _CHUNK):
+                Yc, Vc = np.ascontiguousarray(Y[s : s + _CHUNK]), np.ascontiguousarray(Vp[s : s + _CHUNK])
+                tau2, conv = _tau2(Yc, Vc, d, self.method)
+                _, _, _, z, qm = _coefficients(Yc, Vc, d, tau2, self.knha, btt)
+                stats.append(z)
+                qms.append(qm)
+                convs.append(conv)
+        z = np.concatenate(stats)
+        qm = np.concatenate(qms)
+        conv = np.concatenate(convs)
+        n_failed = int((~conv).sum())
+        if n_failed == len(conv):
+            raise RuntimeError(
+                f"the {self.method} estimator did not converge in any of the {len(conv)} permutation refits; "
+                "no permutation p-value can be computed"
+            )
+        if n_failed:
+            warnings.warn(
+                f"the {self.method} estimator did not converge in {n_failed} of {len(conv)} permutations; they are "
+                "left out of the permutation p-values",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        zs = z[conv]
+        pval = np.minimum(1.0, (np.abs(zs) >= np.abs(self.statistic) - COMPTOL).mean(axis=0))
+        qm_pval = float(min(1.0, (qm[conv] >= self.qm - COMPTOL).mean()))
+        return PermutationTestResult(
+            names=self.names,
+            pval=_ro(pval),
+            qm_pval=qm_pval,
+            n=int(len(Y)),
+            exact=is_exact,
+            seed=used_seed,
+            statistic_perm=_ro(z),
+            qm_perm=_ro(qm),
+            n_failed=n_failed,
+        )
+
+
+def _multiset_permutations(counts) -> np.ndarray:
+    """Every distinct arrangement of a multiset of labels ``0..L-1`` with the given counts.
+
+    Returns an (N, k) integer array, ``N = k! / Π counts!``, built breadth-first (one numpy step per
+    position and label).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    k = int(counts.sum())
+    rows = np.zeros((1, 0), dtype=np.int32)
+    rem = counts[None, :].copy()
+    for _ in range(k):
+        new_rows, new_rem = [], []
+        for lab in range(len(counts)):
+            ok = rem[:, lab] > 0
+            if not ok.any():
+                continue
+            r = rows[ok]
+            rr = rem[ok].copy()
+            rr[:, lab] -= 1
+            new_rows.append(np.column_stack([r, np.full(len(r), lab, dtype=np.int32)]))
+            new_rem.append(rr)
+        rows = np.concatenate(new_rows)
+        rem = np.concatenate(new_rem)
+    return rows
+
+
+# --------------------------------------------------------------------------- meta_regression
+
+
+def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, cols: list[str], has_int: bool, method: str, knha: bool,
+         level: float) -> MetaRegressionResult:
+    k, p = X.shape
+    d = _Design(X)
+    btt = np.arange(1, p) if (has_int and p > 1) else np.arange(p)
+    Y, V = y[None, :], v[None, :]
+    tau2_a, conv_a = _tau2(Y, V, d, method)
+    tau2, converged = float(tau2_a[0]), bool(conv_a[0])
+    if not converged:
+        warnings.warn(
+            f"the {method} estimator did not converge in {pooling.MAXITER} iterations; see the 'converged' field",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    b, vb, se, z, qm = (a[0] for a in _coefficients(Y, V, d, tau2_a, knha, btt))
+    df = float(k - p) if knha else math.inf
+    m = len(btt)
+    pval = _p_two_sided(z, df)
+    crit = _crit(level, df)
+    if knha:
+        qm_pval = float(special.fdtrc(m, k - p, qm))
+    else:
+        qm_pval = float(special.chdtrc(m, qm))
+
+    # residual heterogeneity (fixed-effect weights) and the typical within-study variance
+    w0 = 1 / v
+    Ainv0, _, e0 = d.wls(Y, w0[None, :])
+    qe = max(0.0, float(np.sum(w0 * e0[0] ** 2)))
+    qe_df = k - p
+    qe_pval = float(special.chdtrc(qe_df, qe))
+    trp0 = float(np.sum(w0) - _tr(Ainv0, d.cross((w0 * w0)[None, :]))[0])
+    vt = qe_df / trp0
+    if method == "FE":
+        i2 = max(0.0, 100 * (qe - qe_df) / qe) if qe > 0 else 0.0
+        h2 = qe / qe_df
+    else:
+        i2 = 100 * tau2 / (vt + tau2)
+        h2 = tau2 / vt + 1
+
+    r2 = None
+    if has_int and p > 1:
+        if method == "FE":
+            if np.ptp(y) == 0:
+                r2 = 0.0
+            else:
+                q0 = float(np.sum(w0 * (y - np.sum(w0 * y) / np.sum(w0)) ** 2))
+                r2 = max(0.0, 100 * (1 - (qe / (k - p)) / (q0 / (k - 1))))
+        else:
+            tau2_0 = pool(y, v, method=method).tau2
+            r2 = 0.0 if tau2_0 == 0 else max(0.0, 100 * (tau2_0 - tau2) / tau2_0)
+
+    return MetaRegressionResult(
+        names=tuple(cols),
+        coefficients=_ro(b),
+        se=_ro(se),
+        statistic=_ro(z),
+        pval=_ro(pval),
+        ci_low=_ro(b - crit * se),
+        ci_high=_ro(b + crit * se),
+        vcov=_ro(vb),
+        df=df,
+        tau2=tau2,
+        qm=float(qm),
+        qm_df=int(m),
+        qm_df2=float(k - p) if knha else math.inf,
+        qm_pval=qm_pval,
+        qe=qe,
+        qe_df=int(qe_df),
+        qe_pval=qe_pval,
+        i2=float(i2),
+        h2=float(h2),
+        r2=r2,
+        k=int(k),
+        p=int(p),
+        method=method,
+        knha=knha,
+        level=level,
+        converged=converged,
+        intercept=has_int,
+        btt=tuple(int(i) for i in btt),
+        yi=_ro(y),
+        vi=_ro(v),
+        X=_ro(X),
+    )
+
+
+def meta_regression(yi, vi, mods, *, method: str = "REML", knha: bool = False, level: float = 0.95,
+                    intercept: bool = True) -> MetaRegressionResult:
+    """Meta-regression: a mixed-effects (or, with ``"FE"``, fixed-effects) model with moderators.
+
+    ``y = X β + u + ε``, ``u ~ N(0, τ²)``, ``ε ~ N(0, v)``; ``β̂ = (X'WX)⁻¹ X'Wy`` with
+    ``W = diag(1/(v + τ̂²))`` and ``Var(β̂) = (X'WX)⁻¹`` (Raudenbush 2009; Viechtbauer 2010,
+    section 3.3), scaled by ``Σ w e² / (k - p)`` with Knapp & Hartung (2003) t and F tests on
+    ``k - p`` df. Equivalent metafor call: ``rma(yi, vi, mods = ~ x1 + x2, method = method,
+    test = "knha" if knha else "z")``.
+
+    Parameters
+    ----------
+    yi, vi : array-like, shape (k,)
+        Effects and sampling variances (> 0).
+    mods : array-like (k,) or (k, q), pandas Series or DataFrame
+        Moderators (numbers; DataFrame column names become coefficient names). Encode a
+        categorical moderator as dummy columns.
+    method : str
+        ``"FE"`` or a τ² estimator: ``"DL", "REML", "ML", "PM", "HS", "SJ", "EB", "HE"`` (metafor's
+        formulas for models with moderators; see the module docstring).
+    knha : bool
+        Knapp & Hartung adjustment (metafor ``test="knha"``).
+    level : float
+        Confidence level.
+    intercept : bool
+        Add an intercept column (default). With ``False`` a column of ones in ``mods`` still counts
+        as the intercept (as in metafor).
+
+    Returns
+    -------
+    MetaRegressionResult
+        With :meth:`~MetaRegressionResult.permutation_test`, ``to_frame()`` and ``summary()``.
+
+    Raises
+    ------
+    ValueError
+        NaN or inf anywhere, ``vi <= 0``, ``mods`` of the wrong length, a moderator without
+        variance, linearly dependent moderators, too few studies (``k <= p``) or an unknown option;
+        the message names the argument.
+
+    Notes
+    -----
+    For a model without an intercept whose columns do not span the constant vector (e.g.
+    ``intercept=False`` with one continuous moderator), metafor 3.8 centres ``yi`` before
+    estimating τ² and computing ``Q_E``; hipacu uses the uncentred outcomes, so ``Q_E`` is the
+    weighted residual sum of squares of the fitted model. The two agree whenever the design
+    contains an intercept or a full set of group dummies.
+    """
+    method, knha, level = _options(method, knha, level)
+    intercept = _check_flag(intercept, "intercept")
+    y = as_1d(yi, "yi")
+    v = as_1d(vi, "vi", positive=True)
+    k = check_same_length(yi=y, vi=v)
+    M, names = _moderators(mods, k)
+    X, cols, has_int = _design(M, names, intercept)
+    return _fit(y, v, X, cols, has_int, method, knha, level)
+
+
+# --------------------------------------------------------------------------- subgroups
+
+
+@dataclass(frozen=True)
+class SubgroupResult:
+    """Pooled estimate per subgroup and the test for subgroup differences.
+
+    Attributes
+    ----------
+    subgroups : dict of str -> PooledEstimate
+        One pooled estimate per subgroup, in level order (pandas categories order for a
+        categorical, sorted labels otherwise).
+    q_between : float
+        Test statistic for subgroup differences. ``tau2="separate"``: Cochran's Q of the subgroup
+        estimates with weights ``1/se²`` (fixed-effect test on their SEs, as RevMan and metafor's
+        ``rma(estimates, sei = ses, method = "FE")``). ``tau2="common"``: metafor's ``QM`` of
+        ``rma(yi, vi, mods = ~ factor(group))`` -- a Wald χ², or with ``knha`` an F value.
+    df : int
+        Numerator degrees of freedom, number of subgroups minus 1.
+    df2 : float
+        Denominator df of the F test (``k - G``, common τ² with ``knha``); ``inf`` for χ² tests.
+    pval : float
+        p-value of the test.
+    test : str
+        ``"chi2"`` or ``"F"``.
+    i2_between : float
+        ``max(0, 100 (q_between - df) / q_between)`` for χ² tests (RevMan's I² for subgroup
+        differences), 0 when ``q_between <= df``; for the F test it uses the Wald χ² ``df × F``.
+    tau2_mode : str
+        ``"separate"`` or ``"common"``.
+    tau2 : float or None
+        The common τ² (``"common"``); None for separate estimates (see each subgroup's ``tau2``).
+    method, knha, level
+        The options used.
+    regression : MetaRegressionResult or None
+        The fitted group-factor meta-regression for ``tau2="common"``.
+    """
+
+    subgroups: dict[str, PooledEstimate]
+    q_between: float
+    df: int
+    df2: float
+    pval: float
+    test: str
+    i2_between: float
+    tau2_mode: str
+    tau2: float | None
+    method: str
+    knha: bool
+    level: float
+    regression: MetaRegressionResult | None = field(default=None, repr=False)
+
+    def to_frame(self):
+        """DataFrame, one row per subgroup: group, k, estimate, se, ci_low, ci_high, statistic, pval,
+        tau2, i2, q, q_pval, pi_low, pi_high."""
+        import pandas as pd
+
+        cols = ["k", "estimate", "se", "ci_low", "ci_high", "statistic", "pval", "tau2", "i2", "q", "q_pval",
+                "pi_low", "pi_high"]
+        rows = [{"group": g, **{c: getattr(r, c) for c in cols}} for g, r in self.subgroups.items()]
+        return pd.DataFrame(rows, columns=["group", *cols])
+
+    def summary(self, digits: int = 4) -> str:
+        """Subgroup table and the test for subgroup differences, as text."""
+        f = f"{{:.{digits}f}}"
+        lines = [f"Subgroup analysis ({self.method}, tau2 {self.tau2_mode}" + (", Knapp-Hartung" if self.knha else "") + ")"]
+        width = max(len(str(g)) for g in self.subgroups)
+        lev = f"{100 * self.level:g}%"
+        for g, r in self.subgroups.items():
+            lines.append(
+                f"  {str(g):{width}}  k = {r.k:<3d} estimate {f.format(r.estimate)}  {lev} CI {f.format(r.ci_low)} "
+                f"to {f.format(r.ci_high)}  tau2 = {f.format(r.tau2)}  I2 = {r.i2:.1f}%"
+            )
+        if self.test == "F":
+            stat = f"F({self.df}, {self.df2:g}) = {f.format(self.q_between)}"
+        else:
+            stat = f"Chi2 = {f.format(self.q_between)}, df = {self.df}"
+        lines.append(f"Test for subgroup differences: {stat}, p = {pooling._fmt_p(self.pval)}, I2 = {self.i2_between:.1f}%")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _group_levels(groups, k: int) -> tuple[np.ndarray, list]:
+    """Per-study level index and the level labels (sorted, or category order)."""
+    import pandas as pd
+
+    if isinstance(groups, (str, bytes)):
+        raise ValueError(f"groups must be a sequence with one label per study; got the string {groups!r}")
+    cat = None
+    if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype):
+        cat = groups.cat
+        values = list(groups)
+    elif isinstance(groups, pd.Categorical):
+        cat = pd.Series(groups).cat
+        values = list(groups)
+    else:
+        try:
+            values = list(np.asarray(groups, dtype=object).ravel()) if not isinstance(groups, (list, tuple)) else list(groups)
+        except TypeError as exc:
+            raise ValueError(f"groups must be a sequence with one label per study; got {groups!r:.80}") from exc
+    if len(values) != k:
+        raise ValueError(f"groups must have one label per study; got {len(values)} labels for k = {k} studies (yi)")
+    for i, g in enumerate(values):
+        if g is None or (isinstance(g, float) and math.isnan(g)) or g is pd.NA or g is pd.NaT:
+            raise ValueError(f"groups[{i}] is missing ({g!r}); every study needs a subgroup label")
+    if cat is not None:
+        present = set(values)
+        levels = [c for c in cat.categories if c in present]
+    else:
+        uniq = list(dict.fromkeys(values))
+        try:
+            levels = sorted(uniq)
+        except TypeError:
+            levels = uniq  # mixed, unorderable labels: order of first appearance
+    index = {g: i for i, g in enumerate(levels)}
+    return np.array([index[g] for g in values]), levels
+
+
+def subgroup_test(yi, vi, groups, *, method: str = "REML", tau2: str = "separate", knha: bool = False,
+                  level: float = 0.95) -> SubgroupResult:
+    """Pooled estimate per subgroup and the test for subgroup differences.
+
+    ``tau2="separate"`` (RevMan, Cochrane Handbook 10.11.3): each subgroup is pooled on its own
+    (one :func:`hipacu.pool_batch` call, one row per subgroup) and the test is Cochran's Q of the
+    subgroup estimates ``θ_g`` with weights ``1/se_g²``: ``Q_B = Σ (θ_g - θ̄)² / se_g²`` on ``G - 1``
+    df (Borenstein et al. 2009, ch. 19; metafor ``rma(estimates, sei = ses, method = "FE")``). A
+    subgroup of one study is that study, with τ² = 0 (as metafor's ``rma`` with ``k = 1``).
+
+    ``tau2="common"``: one τ² shared by all subgroups, i.e. the meta-regression on the group factor
+    (metafor ``rma(yi, vi, mods = ~ factor(group))``); the test is its omnibus ``QM`` (an F test
+    with ``knha``). Each subgroup's estimate, SE, CI and prediction interval are those of
+    ``predict(rma(yi, vi, mods = ~ factor(group) - 1))``; its ``tau2``, ``i2`` and ``h2`` are the
+    model's residual values; ``q`` and ``q_pval`` are the subgroup's own Cochran's Q.
+
+    Parameters
+    ----------
+    yi, vi : array-like, shape (k,)
+    groups : array-like, shape (k,)
+        Subgroup label per study (any hashable labels; a pandas categorical keeps its category
+        order).
+    method : str
+        ``"FE"`` or a τ² estimator code.
+    tau2 : {"separate", "common"}
+    knha : bool
+        Knapp–Hartung t tests within subgroups (separate) or in the model (common).
+    level : float
+
+    Returns
+    -------
+    SubgroupResult
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 subgroups; ``knha=True`` with ``tau2="separate"`` and a subgroup of one study
+        (its Knapp–Hartung test is impossible; metafor would silently switch that subgroup to a z
+        test); ``tau2="common"`` without more studies than subgroups; missing labels; the
+        usual input errors. Each message names the group or argument.
+    """
+    method, knha, level = _options(method, knha, level)
+    check_choice(tau2, "tau2", ("separate", "common"))
+    y = as_1d(yi, "yi")
+    v = as_1d(vi, "vi", positive=True)
+    k = check_same_length(yi=y, vi=v)
+    gi, levels = _group_levels(groups, k)
+    G = len(levels)
+    sizes = np.bincount(gi, minlength=G)
+    if G < 2:
+        raise ValueError(
+            f"groups has a single subgroup {levels[0]!r}; a test for subgroup differences needs at least 2 subgroups"
+        )
+    singletons = [levels[g] for g in range(G) if sizes[g] == 1]
+    if tau2 == "separate" and knha and singletons:
+        raise ValueError(
+            f"subgroup {singletons[0]!r} has one study, so its Knapp-Hartung (knha) t test is impossible "
+            f"(it needs >= 2 studies); use knha=False or tau2='common'"
+            + (f" (also one study: {', '.join(map(repr, singletons[1:]))})" if len(singletons) > 1 else "")
+        )
+    if tau2 == "common" and k <= G:
+        raise ValueError(
+            f"tau2='common' needs more studies than subgroups to estimate the model; got k = {k} studies in "
+            f"{G} subgroups (every subgroup, e.g. {singletons[0]!r}, has one study); use tau2='separate'"
+        )
+
+    width = int(sizes.max())
+    Y = np.full((G, width), np.nan)
+    Vm = np.full((G, width), np.nan)
+    for g in range(G):
+        sel = gi == g
+        Y[g, : sizes[g]] = y[sel]
+        Vm[g, : sizes[g]] = v[sel]
+
+    keys = [str(g) if not isinstance(g, str) else g for g in levels]
+    if len(set(keys)) != len(keys):
+        keys = list(levels)
+
+    if tau2 == "separate":
+        batch = pool_batch(Y, Vm, method=method, knha=knha, level=level)
+        subgroups = {key: batch[g] for g, key in enumerate(keys)}
+        est = np.asarray(batch.estimate)
+        w = 1 / np.asarray(batch.se) ** 2
+        mu = np.sum(w * est) / np.sum(w)
+        q = float(np.sum(w * (est - mu) ** 2))
+        df = G - 1
+        pval = float(special.chdtrc(df, q))
+        i2b = max(0.0, 100 * (q - df) / q) if q > 0 else 0.0
+        return SubgroupResult(
+            subgroups=subgroups, q_between=q, df=df, df2=math.inf, pval=pval, test="chi2", i2_between=i2b,
+            tau2_mode="separate", tau2=None, method=method, knha=knha, level=level, regression=None,
+        )
+
+    # common tau²: treatment-coded group factor (reference = first level), one fit
+    D = np.zeros((k, G - 1))
+    for g in range(1, G):
+        D[gi == g, g - 1] = 1.0
+    X = np.column_stack([np.ones(k), D])
+    cols = [f"intercept ({keys[0]})", *[f"group {key}" for key in keys[1:]]]
+    reg = _fit(y, v, X, cols, True, method, knha, level)
+    L = np.eye(G)
+    L[:, 0] = 1.0
+    vb = np.asarray(reg.vcov)
+    est = L @ np.asarray(reg.coefficients)
+    se = np.sqrt(np.einsum("gi,ij,gj->g", L, vb, L))
+    crit = _crit(level, reg.df)
+    stat = est / se
+    pv = _p_two_sided(stat, reg.df)
+    pi_half = crit * np.sqrt(se**2 + reg.tau2)
+    fe = pool_batch(Y, Vm, method="FE", level=level)  # each subgroup's own Cochran's Q
+    subgroups = {}
+    for g, key in enumerate(keys):
+        base = fe[g]
+        wg = 1 / (np.asarray(base.vi) + reg.tau2)
+        subgroups[key] = replace(
+            base,
+            method=method,
+            estimate=float(est[g]),
+            se=float(se[g]),
+            ci_low=float(est[g] - crit * se[g]),
+            ci_high=float(est[g] + crit * se[g]),
+            statistic=float(stat[g]),
+            pval=float(pv[g]),
+            df=reg.df,
+            tau2=reg.tau2,
+            i2=reg.i2,
+            h2=reg.h2,
+            pi_low=float(est[g] - pi_half[g]),
+            pi_high=float(est[g] + pi_half[g]),
+            weights=_ro(100 * wg / wg.sum()),
+            converged=reg.converged,
+            knha=knha,
+        )
+    chi2_equiv = reg.qm * reg.qm_df if knha else reg.qm
+    df = G - 1
+    i2b = max(0.0, 100 * (chi2_equiv - df) / chi2_equiv) if chi2_equiv > 0 else 0.0
+    return SubgroupResult(
+        subgroups=subgroups, q_between=reg.qm, df=df, df2=reg.qm_df2, pval=reg.qm_pval,
+        test="F" if knha else "chi2", i2_between=i2b, tau2_mode="common", tau2=reg.tau2, method=method,
+        knha=knha, level=level, regression=reg,
+    )
