@@ -206,19 +206,8 @@ out <- list(
   trimfill = trimfills,
   contours = contours
 )
-# jsonlite prints at most 15 significant digits; write every double with 17 (round-trip exact)
-exact <- function(x) {
-  if (is.list(x)) return(lapply(x, exact))
-  if (is.double(x)) {
-    if (length(x) == 0) return(structure("[]", class = "json"))
-    s <- ifelse(is.na(x), "null", ifelse(is.infinite(x), ifelse(x > 0, "Infinity", "-Infinity"),
-                                         sprintf("%.17g", x)))
-    return(structure(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"), class = "json"))
-  }
-  x
-}
-writeLines(toJSON(exact(out), auto_unbox = TRUE, json_verbatim = TRUE, pretty = FALSE, null = "null"),
-           "tests/reference/metafor_bias.json")
+source("tests/reference/write_exact_json.R")
+write_exact_json(out, "tests/reference/metafor_bias.json")
 cat("wrote tests/reference/metafor_bias.json:", length(regression), "regression-test cases,",
     length(ranktests), "rank-test cases,", length(trimfills), "trim-and-fill cases,",
     length(contours), "contour cases\n")

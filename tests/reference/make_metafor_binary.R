@@ -99,16 +99,6 @@ out <- list(
   cases = cases,
   errors = errors
 )
-exact <- function(x) {
-  if (is.list(x)) return(lapply(x, exact))
-  if (is.double(x)) {
-    if (length(x) == 0) return(structure("null", class = "json"))
-    s <- ifelse(is.na(x), "null", ifelse(is.infinite(x), ifelse(x > 0, "Infinity", "-Infinity"),
-                                         sprintf("%.17g", x)))
-    return(structure(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"), class = "json"))
-  }
-  x
-}
-writeLines(toJSON(exact(out), auto_unbox = TRUE, json_verbatim = TRUE, pretty = FALSE, null = "null"),
-           "tests/reference/metafor_binary.json")
+source("tests/reference/write_exact_json.R")
+write_exact_json(out, "tests/reference/metafor_binary.json")
 cat("wrote tests/reference/metafor_binary.json:", length(cases), "cases,", length(errors), "error cases\n")

@@ -156,18 +156,7 @@ out <- list(
   qprofile = qprofile,
   effects = es
 )
-# jsonlite prints at most 15 significant digits; write every double with 17 (round-trip exact)
-exact <- function(x) {
-  if (is.list(x)) return(lapply(x, exact))
-  if (is.double(x)) {
-    if (length(x) == 0) return(structure("null", class = "json"))
-    s <- ifelse(is.na(x), "null", ifelse(is.infinite(x), ifelse(x > 0, "Infinity", "-Infinity"),
-                                         sprintf("%.17g", x)))
-    return(structure(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"), class = "json"))
-  }
-  x
-}
-writeLines(toJSON(exact(out), auto_unbox = TRUE, json_verbatim = TRUE, pretty = FALSE, null = "null"),
-           "tests/reference/metafor_core.json")
+source("tests/reference/write_exact_json.R")
+write_exact_json(out, "tests/reference/metafor_core.json")
 cat("wrote tests/reference/metafor_core.json:", length(pooling), "pooling cases,",
     length(qprofile), "Q-profile cases,", length(es), "effect-size cases\n")

@@ -238,19 +238,8 @@ out <- list(
   permutation_random = permutation_random,
   subgroups = subgroups
 )
-# jsonlite prints at most 15 significant digits; write every double with 17 (round-trip exact)
-exact <- function(x) {
-  if (is.list(x)) return(lapply(x, exact))
-  if (is.double(x)) {
-    if (length(x) == 0) return(structure("null", class = "json"))
-    s <- ifelse(is.na(x), "null", ifelse(is.infinite(x), ifelse(x > 0, "Infinity", "-Infinity"),
-                                         sprintf("%.17g", x)))
-    return(structure(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"), class = "json"))
-  }
-  x
-}
-writeLines(toJSON(exact(out), auto_unbox = TRUE, json_verbatim = TRUE, pretty = FALSE, null = "null"),
-           "tests/reference/metafor_regression.json")
+source("tests/reference/write_exact_json.R")
+write_exact_json(out, "tests/reference/metafor_regression.json")
 cat("wrote tests/reference/metafor_regression.json:", length(regression), "meta-regression cases,",
     length(permutation), "exact permutation tests + 1 random,", length(subgroups), "subgroup cases,",
     length(errors), "error cases\n")

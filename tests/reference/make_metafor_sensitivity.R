@@ -164,20 +164,8 @@ out <- list(
   influence = influence_cases,
   errors = errors
 )
-# jsonlite prints at most 15 significant digits; write every double with 17 (round-trip exact).
-# A length-1 vector is written as a scalar (k = 1 columns too: read them with numpy.atleast_1d).
-exact <- function(x) {
-  if (is.list(x)) return(lapply(x, exact))
-  if (is.double(x)) {
-    if (length(x) == 0) return(structure("null", class = "json"))
-    s <- ifelse(is.na(x), "null", ifelse(is.infinite(x), ifelse(x > 0, "Infinity", "-Infinity"),
-                                         sprintf("%.17g", x)))
-    return(structure(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"), class = "json"))
-  }
-  x
-}
-writeLines(toJSON(exact(out), auto_unbox = TRUE, json_verbatim = TRUE, pretty = FALSE, null = "null"),
-           "tests/reference/metafor_sensitivity.json")
+source("tests/reference/write_exact_json.R")
+write_exact_json(out, "tests/reference/metafor_sensitivity.json")
 cat("wrote tests/reference/metafor_sensitivity.json:", length(leave1out_cases), "leave1out cases,",
     length(cumul_cases), "cumul cases,", length(influence_cases), "influence cases,",
     length(errors), "error cases\n")
