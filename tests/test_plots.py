@@ -137,3 +137,15 @@ def test_import_hipacu_does_not_import_matplotlib():
     out = subprocess.run([sys.executable, "-c", "import hipacu, sys; hipacu.pool([1, 2], [1, 1]); "
                           "print('matplotlib' in sys.modules)"], capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sensitivity_panels_draw_each_leave_one_out_estimate():
+    yi = np.array([0.1, 0.3, -0.2, 0.5, 0.2])
+    vi = np.array([0.04, 0.05, 0.03, 0.08, 0.02])
+    loo = hipacu.leave_one_out(yi, vi, method="DL")
+    cum = hipacu.cumulative(yi, vi, method="DL")
+    ax = plots.sensitivity(loo, cum, pooled=hipacu.pool(yi, vi, method="DL"))
+    pts = ax.containers[0].lines[0]
+    assert_allclose(np.asarray(pts.get_xdata(), dtype=float), loo["estimate"].to_numpy())
+    assert len(ax.figure.axes) == 2
+    plt.close(ax.figure)
