@@ -20,8 +20,8 @@ hipacu                                 metafor
 
 Pooling inside trim-and-fill uses :func:`hipacu.pool` (the vectorised engine). The regression
 tests fit a two-column model (intercept + predictor); for ``model="rma"`` that is a mixed-effects
-meta-regression whose τ² estimators are the regression forms of the ones in
-:data:`hipacu.pooling.TAU2_ESTIMATORS` (metafor ``rma.uni`` with ``mods``).
+meta-regression (metafor ``rma.uni`` with ``mods``) fitted by the engine of
+:mod:`hipacu.regression`, as is the slope that chooses trim-and-fill's side.
 
 References
 ----------
@@ -54,10 +54,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy import linalg, optimize, special
+from scipy import linalg, special
 
 from hipacu._checks import as_1d, check_choice, check_level, check_same_length
-from hipacu.pooling import MAXITER, METHODS, TOL, ConvergenceWarning, PooledEstimate, pool
+from hipacu.pooling import MAXITER, METHODS, ConvergenceWarning, PooledEstimate, pool
+from hipacu.regression import _fit_coefficients
 
 __all__ = [
     "EggerResult",
@@ -259,136 +260,34 @@ def _lm_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray):
     return beta, np.sqrt(np.diag(cov)), float(df), None
 
 
-def _p_matrix(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``P = W - W X (X'WX)⁻¹ X'W`` (Viechtbauer 2010; metafor ``rma.uni``)."""
-    WX = X * w[:, None]
-    return np.diag(w) - WX @ np.linalg.solve(X.T @ WX, WX.T)
-
-
-def _reg_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> float:
-    """τ² of the mixed-effects meta-regression ``y = Xb + u + e`` (metafor ``rma.uni(mods=)``).
-
-    Regression forms of the pooling estimators (Raudenbush 2009; Viechtbauer 2005, 2010), with
-    ``P(w) = W - WX(X'WX)⁻¹X'W``, ``RSS(w) = y'P(w)y`` and ``p`` columns in ``X``:
-
-    - ``"HE"``: ``(y'P₀y - tr(P₀V)) / (k-p)`` with the OLS residual maker ``P₀``;
-    - ``"DL"``: ``(RSS(1/v) - (k-p)) / tr(P(1/v))``;
-    - ``"HS"``: ``(RSS(1/v) - k) / Σ(1/v)``;
-    - ``"SJ"``: ``τ₀² RSS(1/(v+τ₀²)) / (k-p)`` with ``τ₀² = Σ(y-ȳ)²/k``;
-    - ``"PM"``: root of ``RSS(1/(v+τ²)) = k - p`` (0 when ``RSS(1/v) < k-p``);
-    - ``"ML"``, ``"REML"``, ``"EB"``: Fisher scoring from ``max(0, HE)`` with step halving at 0,
-      and metafor's check that the likelihood at τ² = 0 is not higher (``ll0check``).
-    """
-    k, p = X.shape
-    if method == "FE":
-        return 0.0
-    yc = y - y.mean()  # metafor centres y (RSS is unchanged: P annihilates the intercept)
-    if method in ("HE", "ML", "REML", "EB"):
-        p0 = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
-        tau2 = (yc @ p0 @ yc - np.trace(p0 * v)) / (k - p)  # tr(P0 V) with V diagonal
-        if method == "HE":
-            return float(tau2)
-        return _reg_fisher_scoring(yc, v, X, method, max(0.0, float(tau2)))
-    if method in ("DL", "HS"):
-        w = 1 / v
-        P = _p_matrix(X, w)
-        rss = yc @ P @ yc
-        if method == "DL":
-            return float((rss - (k - p)) / np.trace(P))
-        return float((rss - k) / w.sum())
-    if method == "SJ":
-        tau0 = float(np.mean(yc**2))
-        P = _p_matrix(X, 1 / (v + tau0))
-        return tau0 * float(yc @ P @ yc) / (k - p)
-    if method == "PM":
-        target = k - p
-
-        def f(t: float) -> float:
-            return float(yc @ _p_matrix(X, 1 / (v + t)) @ yc) - target
-
-        if f(0.0) < 0:
-            return 0.0
-        hi = max(1.0, float(np.var(y)))
-        while f(hi) > 0:
-            hi *= 2
-            if hi > 1e12:
-                raise ValueError("the PM estimator of the meta-regression found no root for tau2 below 1e12")
-        return float(optimize.brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=MAXITER))
-    raise AssertionError(method)  # pragma: no cover - method was checked at the boundary
-
-
-def _reg_loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
-    w = 1 / (v + tau2)
-    XtWX = X.T @ (X * w[:, None])
-    b = np.linalg.solve(XtWX, X.T @ (w * y))
-    ll = -0.5 * np.log(v + tau2).sum() - 0.5 * float(w @ (y - X @ b) ** 2)
-    if reml:
-        ll -= 0.5 * np.linalg.slogdet(XtWX)[1]
-    return ll
-
-
-def _reg_fisher_scoring(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, tau2: float) -> float:
-    k, p = X.shape
-    for _ in range(MAXITER):
-        w = 1 / (v + tau2)
-        P = _p_matrix(X, w)
-        if method == "ML":
-            adj = (y @ P @ P @ y - w.sum()) / (w**2).sum()
-        elif method == "REML":
-            PP = P @ P
-            adj = (y @ PP @ y - np.trace(P)) / np.trace(PP)
-        else:  # EB
-            adj = (y @ P @ y * k / (k - p) - k) / w.sum()
-        adj = float(adj)
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 += adj
-        if abs(adj) <= TOL * (1 + tau2):
-            break
-    else:
-        raise ValueError(
-            f"the {method} estimator of the asymmetry meta-regression did not converge in {MAXITER} "
-            "Fisher-scoring iterations (metafor: 'Fisher scoring algorithm did not converge')"
-        )
-    if method in ("ML", "REML") and tau2 > TOL:
-        reml = method == "REML"
-        if _reg_loglik(y, v, X, 0.0, reml) - _reg_loglik(y, v, X, tau2, reml) > 1e-10:
-            warnings.warn(
-                f"{method} Fisher scoring for the asymmetry meta-regression stopped at a local maximum; "
-                "tau2 set to 0 as metafor does",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-            tau2 = 0.0
-    return tau2
-
-
 def _rma_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, knha: bool):
     """Fixed/mixed-effects meta-regression (metafor ``rma.uni(yi, vi, mods=X, intercept=FALSE)``).
 
-    ``b = (X'WX)⁻¹X'Wy``, ``Var(b) = (X'WX)⁻¹`` with ``W = diag(1/(v + τ²))``; with ``knha`` the
-    variance is scaled by ``Σ w (y - Xb)² / (k-p)`` and tests use t on ``k - p`` df (Knapp &
-    Hartung 2003).
+    Fitted by the meta-regression engine of :mod:`hipacu.regression` (``b = (X'WX)⁻¹X'Wy``,
+    ``Var(b) = (X'WX)⁻¹`` with ``W = diag(1/(v + τ²))``; with ``knha`` the variance is scaled by
+    ``Σ w (y - Xb)² / (k-p)`` and tests use t on ``k - p`` df, Knapp & Hartung 2003). Here a τ²
+    estimator that does not converge in ``MAXITER`` iterations is an error (metafor stops too), and
+    so is a perfect fit under ``knha``.
     """
     k, p = X.shape
-    tau2 = max(0.0, _reg_tau2(y, v, X, method))
-    w = 1 / (v + tau2)
-    XtWX = X.T @ (X * w[:, None])
-    beta = np.linalg.solve(XtWX, X.T @ (w * y))
-    cov = np.linalg.inv(XtWX)
-    df = np.inf
+    fit = _fit_coefficients(y, v, X, method, knha, maxiter=MAXITER)
+    if not fit.converged:
+        how = "Fisher-scoring iterations (metafor: 'Fisher scoring algorithm did not converge')"
+        raise ValueError(
+            f"the {method} estimator of the asymmetry meta-regression did not converge in {MAXITER} "
+            + (how if method in ("ML", "REML", "EB") else "iterations")
+        )
+    beta = fit.coefficients
     if knha:
-        sw = np.sqrt(w)
-        resid, fitted = sw * (y - X @ beta), sw * (X @ beta)
-        if _perfect_fit(resid, fitted, k - p):
+        sw = 1 / np.sqrt(v + fit.tau2)
+        xb = X @ beta
+        if _perfect_fit(sw * (y - xb), sw * xb, k - p):
             raise ValueError(
                 "the meta-regression fits the effects exactly (e.g. all effects identical), so the "
                 "Knapp-Hartung variance factor is 0 and the t test is undefined "
                 "(metafor reports t = +/-Inf from rounding noise)"
             )
-        cov = cov * (resid @ resid) / (k - p)
-        df = float(k - p)
-    return beta, np.sqrt(np.diag(cov)), df, tau2
+    return beta, fit.se, fit.df, fit.tau2
 
 
 def _regression_test(y, v, x, *, model, method, knha, level, predictor, what) -> EggerResult:

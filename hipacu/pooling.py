@@ -596,7 +596,7 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
     if method == "FE":
         tau2 = np.zeros(len(k))
         converged = np.ones(len(k), bool)
-        i2 = np.where(q > df_q, 100 * (q - df_q) / q, 0.0)
+        i2 = np.where(single | (q <= df_q), 0.0, 100 * (q - df_q) / q)  # k = 1: Q is rounding noise; I² = 0
         h2 = np.where(single, 1.0, q / np.maximum(df_q, 1))
         w, est, sw = w_fe, mu_fe, sw_fe
     else:

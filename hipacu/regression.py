@@ -23,6 +23,9 @@ scoring (start ``max(0, HE)``, step halving at 0, ``ll0check``) with two shortcu
 fixed point unchanged: a secant step once the root is bracketed or the scoring steps shrink slowly,
 and a direct stop at 0 when the scoring step at 0 also points below 0.
 
+The regression tests of :mod:`hipacu.bias` (``model="rma"``) and trim-and-fill's choice of side fit
+their two-column models with this engine too (:func:`_fit_coefficients`).
+
 Subgroup analyses (:func:`subgroup_test`) pool each subgroup with :func:`hipacu.pool_batch` (one
 row per subgroup) or fit one meta-regression on the group factor (common τ²).
 """
@@ -354,12 +357,15 @@ _REG_ESTIMATORS = {
 }
 
 
-def _tau2(Y, V, d: _Design, method: str) -> tuple[np.ndarray, np.ndarray]:
+def _tau2(Y, V, d: _Design, method: str, maxiter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Truncated τ² and the convergence flag of each row; ``maxiter`` defaults to ``pooling.MAXITER``."""
     n = len(Y)
     if method == "FE":
         return np.zeros(n), np.ones(n, bool)
+    if maxiter is None:
+        maxiter = pooling.MAXITER
     with np.errstate(divide="ignore", invalid="ignore"):
-        raw, conv = _REG_ESTIMATORS[method](Y, V, d, pooling.TOL, pooling.MAXITER)
+        raw, conv = _REG_ESTIMATORS[method](Y, V, d, pooling.TOL, maxiter)
     conv = np.ones(n, bool) if conv is None else np.asarray(conv, bool)
     return np.maximum(0.0, raw), conv
 
@@ -380,6 +386,42 @@ def _coefficients(Y, V, d: _Design, tau2, knha: bool, btt: np.ndarray):
     if knha:
         qm = qm / len(btt)
     return b, vb, se, z, qm
+
+
+@dataclass(frozen=True)
+class _CoefficientFit:
+    """One meta-regression reduced to its coefficient tests (what :mod:`hipacu.bias` needs).
+
+    ``coefficients`` and ``se`` in the coordinates of ``X``; ``df`` of the coefficient tests (``k - p``
+    with ``knha``, ``inf`` otherwise); the truncated ``tau2`` and whether its estimator converged.
+    """
+
+    coefficients: np.ndarray
+    se: np.ndarray
+    df: float
+    tau2: float
+    converged: bool
+
+
+def _fit_coefficients(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, knha: bool, *,
+                      maxiter: int | None = None) -> _CoefficientFit:
+    """Fit ``y = X β + u + ε`` once with :func:`_tau2` and :func:`_coefficients`, as :func:`_fit` does.
+
+    No input checks, warnings about non-convergence or heterogeneity statistics: the caller checks
+    ``X`` (full column rank, ``k > p``) and decides what non-convergence means (``converged``).
+    metafor ``rma.uni(yi, vi, mods = X, intercept = FALSE, method = method, test = "knha"|"z")``.
+    """
+    d = _Design(X)
+    Y, V = y[None, :], v[None, :]
+    tau2, conv = _tau2(Y, V, d, method, maxiter)
+    b, _, se, _, _ = _coefficients(Y, V, d, tau2, knha, np.arange(d.p))
+    return _CoefficientFit(
+        coefficients=b[0],
+        se=se[0],
+        df=float(d.k - d.p) if knha else math.inf,
+        tau2=float(tau2[0]),
+        converged=bool(conv[0]),
+    )
 
 
 # --------------------------------------------------------------------------- input checking

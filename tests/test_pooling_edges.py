@@ -226,3 +226,9 @@ def test_reml_converges_where_plain_fisher_scoring_cycles():
     assert batch.converged.all()
     for i, r in enumerate(rows):
         assert_allclose(batch.tau2[i], _reml_maximiser(Y[r], V[r]), atol=1e-7)
+
+
+def test_k1_fixed_effect_i2_is_zero_even_when_q_is_rounding_noise():
+    # found by hypothesis: for one study Q can be ~1e-33 instead of 0, and 100 * Q / Q gave I² > 100
+    r = hipacu.pool([0.1 + 0.2], [0.3], method="FE")
+    assert r.i2 == 0 and r.h2 == 1
