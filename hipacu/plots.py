@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline") else None
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch, Polygon, Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch, Polygon, Rectangle
 
 __all__ = ["PALETTE", "CERTAINTY_COLOURS", "ROB_COLOURS", "forest", "funnel", "risk_of_bias", "evidence_map",
            "summary_of_findings", "sensitivity", "dose", "save", "style"]

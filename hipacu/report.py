@@ -66,6 +66,9 @@ class ReportResult:
 
 
 def _figures(ev, results, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the report writes files; it never opens windows
     import matplotlib.pyplot as plt
 
     from hipacu import plots
