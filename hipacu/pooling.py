@@ -40,25 +40,43 @@ class ConvergenceWarning(UserWarning):
 
 class _Data:
     """Study data laid out studies × analyses (axis 0 = studies), so every sum is a fast reduction
-    over a few contiguous rows. ``m`` is the presence mask (1/0), or ``None`` when no study is absent."""
+    over a few contiguous rows. ``m`` is the presence mask (1/0), or ``None`` when no study is absent.
+    ``w0`` (the fixed-effect weights 1/v) and scratch buffers are made once and reused: at 100,000
+    analyses every fresh array costs page faults, and a division costs more than any other step."""
 
-    __slots__ = ("y", "v", "m", "k")
+    __slots__ = ("y", "v", "m", "k", "_w0", "_buf")
 
     def __init__(self, y: np.ndarray, v: np.ndarray, m: np.ndarray | None, k: np.ndarray):
         self.y, self.v, self.m, self.k = y, v, m, k
+        self._w0 = None
+        self._buf: list[np.ndarray] = []
 
     def take(self, idx: np.ndarray) -> "_Data":
         return _Data(self.y[:, idx], self.v[:, idx], None if self.m is None else self.m[:, idx], self.k[idx])
 
-    def weights(self, tau2) -> np.ndarray:
-        w = 1.0 / (self.v + tau2)
+    @property
+    def w0(self) -> np.ndarray:
+        """Fixed-effect weights ``1/v`` (0 for absent studies); computed once."""
+        if self._w0 is None:
+            self._w0 = self.weights(0.0)
+        return self._w0
+
+    def buffers(self, n: int) -> list[np.ndarray]:
+        """``n`` scratch arrays shaped like ``y`` (allocated once per data set)."""
+        while len(self._buf) < n:
+            self._buf.append(np.empty_like(self.y))
+        return self._buf[:n]
+
+    def weights(self, tau2, out: np.ndarray | None = None) -> np.ndarray:
+        w = np.add(self.v, tau2, out=out)
+        np.divide(1.0, w, out=w)
         if self.m is not None:
             w *= self.m
         return w
 
     def wmean(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sw = w.sum(axis=0)
-        return (w * self.y).sum(axis=0) / sw, sw
+        return np.einsum("ij,ij->j", w, self.y) / sw, sw
 
 
 def _single(k: np.ndarray) -> np.ndarray:
@@ -68,37 +86,47 @@ def _single(k: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- tau² estimators
 
 
-def _moment(d: _Data, a: np.ndarray) -> np.ndarray:
+def _moment(d: _Data, a: np.ndarray | None) -> np.ndarray:
     """Generalised method-of-moments estimator with fixed weights ``a`` (untruncated).
 
     ``τ² = (Q_a - (Σ a v - Σ a² v / Σ a)) / (Σ a - Σ a² / Σ a)`` with
     ``Q_a = Σ a (y - ȳ_a)²`` (DerSimonian & Kacker 2007, eq. 6; metafor ``GENQ``).
-    ``a = 1/v`` gives DerSimonian–Laird, ``a = 1`` gives Hedges' (Cochran's ANOVA) estimator.
+    ``a = 1/v`` gives DerSimonian–Laird, ``a = 1`` (``a=None``) gives Hedges' (Cochran's ANOVA)
+    estimator ``Σ(y-ȳ)²/(k-1) - Σv/k``.
     """
+    if a is None:  # unit weights on the present studies
+        ones = d.m
+        if ones is None:
+            r = d.y - d.y.mean(axis=0)
+            sv = d.v.sum(axis=0)
+        else:
+            r = (d.y - (d.y * ones).sum(axis=0) / d.k) * ones
+            sv = (d.v * ones).sum(axis=0)
+        return (np.einsum("ij,ij->j", r, r) - sv * (d.k - 1) / d.k) / (d.k - 1)
     mu, sa = d.wmean(a)
-    qa = (a * (d.y - mu) ** 2).sum(axis=0)
-    a2 = a * a
-    sa2 = a2.sum(axis=0)
-    num = qa - ((a * d.v).sum(axis=0) - (a2 * d.v).sum(axis=0) / sa)
-    return num / (sa - sa2 / sa)
+    r = d.y - mu
+    qa = np.einsum("ij,ij,ij->j", a, r, r)
+    av = a * d.v
+    num = qa - (av.sum(axis=0) - np.einsum("ij,ij->j", a, av) / sa)
+    return num / (sa - np.einsum("ij,ij->j", a, a) / sa)
 
 
 def tau2_dl(d: _Data, tol: float, maxiter: int):
     """DerSimonian & Laird (1986): ``(Q - (k-1)) / (Σw - Σw²/Σw)``, ``w = 1/v``."""
-    return _moment(d, d.weights(0.0)), None
+    return _moment(d, d.w0), None
 
 
 def tau2_he(d: _Data, tol: float, maxiter: int):
     """Hedges (1983) / Hedges & Olkin (1985): ``Σ(y-ȳ)²/(k-1) - Σv/k`` (unweighted moments)."""
-    return _moment(d, np.ones_like(d.y) if d.m is None else d.m), None
+    return _moment(d, None), None
 
 
 def tau2_hs(d: _Data, tol: float, maxiter: int):
     """Hunter & Schmidt (2004): ``(Q - k) / Σw``, ``w = 1/v`` (metafor ``"HS"``)."""
-    w = d.weights(0.0)
+    w = d.w0
     mu, sw = d.wmean(w)
-    q = (w * (d.y - mu) ** 2).sum(axis=0)
-    return (q - d.k) / sw, None
+    r = d.y - mu
+    return (np.einsum("ij,ij,ij->j", w, r, r) - d.k) / sw, None
 
 
 def tau2_sj(d: _Data, tol: float, maxiter: int):
@@ -124,20 +152,24 @@ def _score_steps(d: _Data, tau2: np.ndarray, kind: str) -> tuple[np.ndarray, np.
     Observed information: ``-ℓ'' = Σw³r² - (Σw²r)²/Σw - ½ Σw²`` (ML), plus ``Σw³/Σw - ½ (Σw²/Σw)²``
     for REML. Returns ``(fisher_step, newton_step)``; the Newton step is NaN where ``-ℓ'' <= 0``.
     """
-    w = d.weights(tau2)
-    mu, sw = d.wmean(w)
-    wr = w * (d.y - mu)
-    w2r2 = (wr * wr).sum(axis=0)
-    w2 = w * w
-    sw2 = w2.sum(axis=0)
-    w3r2 = (wr * wr * w).sum(axis=0)
-    w2r = (wr * w).sum(axis=0)
+    w, wr, b = d.buffers(3)
+    d.weights(tau2, out=w)
+    sw = w.sum(axis=0)
+    mu = np.einsum("ij,ij->j", w, d.y) / sw
+    np.subtract(d.y, mu, out=wr)
+    wr *= w
+    w2r2 = np.einsum("ij,ij->j", wr, wr)
+    np.multiply(wr, wr, out=b)
+    w3r2 = np.einsum("ij,ij->j", b, w)
+    w2r = np.einsum("ij,ij->j", wr, w)
+    np.multiply(w, w, out=b)
+    sw2 = b.sum(axis=0)
     info_obs = w3r2 - w2r * w2r / sw - 0.5 * sw2
     if kind == "ML":
         score = 0.5 * (w2r2 - sw)
         fisher = score / (0.5 * sw2)
     else:
-        sw3 = (w2 * w).sum(axis=0)
+        sw3 = np.einsum("ij,ij->j", b, w)
         score = 0.5 * (w2r2 - (sw - sw2 / sw))
         fisher = score / (0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
         info_obs = info_obs + sw3 / sw - 0.5 * (sw2 / sw) ** 2
@@ -225,7 +257,7 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
 
 def _fisher_scoring(kind: str):
     def estimator(d: _Data, tol: float, maxiter: int):
-        tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, np.ones_like(d.y) if d.m is None else d.m)))
+        tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, None)))
         converged = _single(d.k).copy()
         if len(tau2) == 1 and not converged[0] and d.m is None:
             tau2[0], converged[0] = _score_root_1d(d.y[:, 0], d.v[:, 0], kind, float(tau2[0]), tol, maxiter)
@@ -470,7 +502,9 @@ class PooledBatch:
     """Many pooled estimates; every field is an array with one entry per analysis (row).
 
     ``weights`` is 2-D (percent; NaN where a study is absent). ``batch[i]`` gives row ``i`` as a
-    :class:`PooledEstimate`; ``to_frame()`` gives one row per analysis.
+    :class:`PooledEstimate`; ``to_frame()`` gives one row per analysis. ``q_pval`` is computed from
+    ``q`` and ``k`` when it is read (the chi-square tail costs ~80 ns an analysis, the largest single
+    cost of a DerSimonian-Laird batch), so a batch that never reads it does not pay for it.
     """
 
     k: np.ndarray
@@ -486,7 +520,6 @@ class PooledBatch:
     i2: np.ndarray
     h2: np.ndarray
     q: np.ndarray
-    q_pval: np.ndarray
     pi_low: np.ndarray
     pi_high: np.ndarray
     weights: np.ndarray
@@ -495,6 +528,11 @@ class PooledBatch:
     vi: np.ndarray
     knha: bool
     level: float
+
+    @property
+    def q_pval(self) -> np.ndarray:
+        """p-value of Q on k-1 df (1 when k = 1), as in :class:`PooledEstimate`."""
+        return _q_pval(self.q, self.k)
 
     def __len__(self) -> int:
         return len(self.estimate)
@@ -523,6 +561,7 @@ class PooledBatch:
         skip = {"weights", "yi", "vi", "method", "knha", "level"}
         df = pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip})
         df.insert(1, "method", self.method)
+        df.insert(df.columns.get_loc("q") + 1, "q_pval", self.q_pval)
         return df
 
 
@@ -537,17 +576,28 @@ def _options(method: str, knha, level) -> tuple[str, bool, float]:
 
 
 def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``Y, V`` (analyses × studies) and return private studies × analyses copies
+    (C-contiguous, the engine's layout): one copy, made here."""
     try:
-        y = np.array(Y, dtype=float, ndmin=2)
-        v = np.array(V, dtype=float, ndmin=2)
+        y = np.asarray(Y, dtype=float)
+        v = np.asarray(V, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ValueError("Y and V must be numeric arrays (rows = analyses, columns = studies)") from exc
+    if y.ndim < 2:
+        y, v = y.reshape(1, -1), v.reshape(1, -1)
     if y.ndim != 2 or v.ndim != 2:
         raise ValueError(f"Y and V must be 2-D (rows = analyses, columns = studies); got {y.shape} and {v.shape}")
     if y.shape != v.shape:
         raise ValueError(f"Y and V must have the same shape; got Y {y.shape} and V {v.shape}")
     if y.size == 0:
         raise ValueError("Y is empty; at least one analysis with one study is needed")
+    yc, vc = np.ascontiguousarray(y.T), np.ascontiguousarray(v.T)
+    if np.may_share_memory(yc, y):
+        yc = yc.copy()
+    if np.may_share_memory(vc, v):
+        vc = vc.copy()
+    if np.isfinite(yc).all() and np.isfinite(vc).all() and (vc > 0).all():
+        return yc, vc  # the common case: nothing absent, nothing wrong
     ny, nv = np.isnan(y), np.isnan(v)
     if (ny != nv).any():
         r, c = np.argwhere(ny != nv)[0]
@@ -563,7 +613,7 @@ def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
     empty = ny.all(axis=1)
     if empty.any():
         raise ValueError(f"row {int(np.flatnonzero(empty)[0])} of Y has no study (all NaN); every analysis needs k >= 1")
-    return y, v
+    return yc, vc
 
 
 def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, *, columns: bool = False) -> dict:
@@ -586,12 +636,10 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
     df_q = k - 1
 
     # Cochran's Q with fixed-effect weights
-    w_fe = d.weights(0.0)
+    w_fe = d.w0
     mu_fe, sw_fe = d.wmean(w_fe)
-    q = (w_fe * (d.y - mu_fe) ** 2).sum(axis=0)
-    q_pval = special.chdtrc(np.maximum(df_q, 1), q)
-    if any_single:
-        q_pval = np.where(single, 1.0, q_pval)
+    r_fe = d.y - mu_fe
+    q = np.einsum("ij,ij,ij->j", w_fe, r_fe, r_fe)
 
     if method == "FE":
         tau2 = np.zeros(len(k))
@@ -606,7 +654,7 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
             tau2 = np.where(single, 0.0, tau2)
         converged = np.ones(len(k), bool) if conv is None else np.asarray(conv, bool)
         # typical within-study variance (Higgins & Thompson 2002, eq. 9)
-        s2 = df_q * sw_fe / (sw_fe**2 - (w_fe * w_fe).sum(axis=0))
+        s2 = df_q * sw_fe / (sw_fe**2 - np.einsum("ij,ij->j", w_fe, w_fe))
         i2 = 100 * tau2 / (tau2 + s2)
         h2 = (tau2 + s2) / s2
         if any_single:
@@ -626,7 +674,8 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
     if knha and any_single:
         warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", UserWarning, stacklevel=4)
     if knha and not single.all():
-        s2_knha = (w * (d.y - est) ** 2).sum(axis=0) / np.maximum(df_q, 1)
+        r = d.y - est
+        s2_knha = np.einsum("ij,ij,ij->j", w, r, r) / np.maximum(df_q, 1)
         se = np.where(single, se, se * np.sqrt(s2_knha))
         df = np.where(single, np.inf, df_q)
         t_df = np.where(single, 1.0, df_q)
@@ -655,12 +704,17 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
         i2=i2,
         h2=h2,
         q=q,
-        q_pval=q_pval,
         pi_low=est - pi_half,
         pi_high=est + pi_half,
         weights=weights.T,
         converged=converged,
     )
+
+
+def _q_pval(q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Cochran's Q p-value on k-1 df; 1 for a single study (metafor)."""
+    k = np.asarray(k)
+    return np.where(k < 2, 1.0, special.chdtrc(np.maximum(k - 1, 1), q))
 
 
 def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float = 0.95) -> PooledBatch:
@@ -683,11 +737,13 @@ def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float =
     PooledBatch
     """
     method, knha, level = _options(method, knha, level)
-    y, v = _as_2d(Y, V)
-    out = _engine(y, v, method, knha, level)
-    out = {name: _ro(a) if name != "converged" else np.array(a, bool) for name, a in out.items()}
-    out["k"] = np.array(out["k"], dtype=int)
-    return PooledBatch(method=method, yi=_ro(y), vi=_ro(v), knha=knha, level=level, **out)
+    yc, vc = _as_2d(Y, V)  # private studies × analyses copies
+    out = _engine(yc, vc, method, knha, level, columns=True)
+    for a in out.values():  # fresh arrays owned by the result: freeze, do not copy
+        a.setflags(write=False)
+    yc.setflags(write=False)
+    vc.setflags(write=False)
+    return PooledBatch(method=method, yi=yc.T, vi=vc.T, knha=knha, level=level, **out)
 
 
 def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95) -> PooledEstimate:
@@ -711,6 +767,7 @@ def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.9
     check_same_length(yi=y, vi=v)
     out = _engine(y[:, None], v[:, None], method, knha, level, columns=True)
     scalars = {name: float(a[0]) for name, a in out.items() if name not in ("k", "weights", "converged")}
+    scalars["q_pval"] = float(_q_pval(out["q"], out["k"])[0])
     return PooledEstimate(k=int(out["k"][0]), method=method, weights=_ro(out["weights"][0]),
                           converged=bool(out["converged"][0]), yi=_ro(y), vi=_ro(v), knha=knha, level=level,
                           **scalars)
