@@ -9,6 +9,7 @@ under metafor's code. Formulas follow Viechtbauer (2005, 2010) and metafor 3.8 `
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -214,54 +215,85 @@ class _ActiveSet:
         return not self.live.any()
 
 
+def _score_sums_1d(y, v, t: float, kind: str) -> tuple[float, float]:
+    """Score-based (Fisher, Newton) steps of one small analysis in plain floats (see _score_steps)."""
+    w = [1.0 / (vi + t) for vi in v]
+    sw = sum(w)
+    mu = sum(wi * yi for wi, yi in zip(w, y)) / sw
+    w2r2 = w3r2 = w2r = sw2 = sw3 = 0.0
+    for wi, yi in zip(w, y):
+        wr = wi * (yi - mu)
+        w2 = wi * wi
+        w2r2 += wr * wr
+        w3r2 += wr * wr * wi
+        w2r += wr * wi
+        sw2 += w2
+        sw3 += w2 * wi
+    info = w3r2 - w2r * w2r / sw - 0.5 * sw2
+    if kind == "ML":
+        score = 0.5 * (w2r2 - sw)
+        fisher = score / (0.5 * sw2)
+    else:
+        score = 0.5 * (w2r2 - (sw - sw2 / sw))
+        fisher = score / (0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
+        info += sw3 / sw - 0.5 * (sw2 / sw) ** 2
+    return fisher, (score / info if info > 0 else float("nan"))
+
+
+def _loglik_1d(y, v, t: float, kind: str) -> float:
+    w = [1.0 / (vi + t) for vi in v]
+    sw = sum(w)
+    mu = sum(wi * yi for wi, yi in zip(w, y)) / sw
+    ll = -0.5 * sum(math.log(vi + t) for vi in v) - 0.5 * sum(wi * (yi - mu) ** 2 for wi, yi in zip(w, y))
+    return ll - 0.5 * math.log(sw) if kind == "REML" else ll
+
+
 def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float, maxiter: int) -> tuple[float, bool]:
-    """The iteration of :func:`_fisher_scoring` for one analysis with scalar bookkeeping (the same
-    steps, bracket and stopping rule; a single ``pool`` call avoids the batch machinery)."""
-    lo, hi, prev = 0.0, np.inf, 0.0
+    """The iteration of :func:`_fisher_scoring` for one small analysis in plain floats: the same
+    steps, bracket, stopping rule and local-maximum check, without array machinery (a single
+    ``pool`` call of k = 10 spends its time in call overhead, not arithmetic)."""
+    y, v = y.tolist(), v.tolist()
+    lo, hi, prev = 0.0, math.inf, 0.0
+    converged = False
     for _ in range(maxiter):
-        w = 1.0 / (v + t)
-        sw = w.sum()
-        wr = w * (y - (w @ y) / sw)
-        w2r2 = wr @ wr
-        w2 = w * w
-        sw2 = w2.sum()
-        w2r = wr @ w
-        info = (wr * wr) @ w - w2r * w2r / sw - 0.5 * sw2
-        if kind == "ML":
-            score = 0.5 * (w2r2 - sw)
-            fisher = score / (0.5 * sw2)
-        else:
-            sw3 = w2 @ w
-            score = 0.5 * (w2r2 - (sw - sw2 / sw))
-            fisher = score / (0.5 * (sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2))
-            info += sw3 / sw - 0.5 * (sw2 / sw) ** 2
+        fisher, newton = _score_sums_1d(y, v, t, kind)
         if fisher > 0:
             lo = max(lo, t)
         elif fisher < 0:
             hi = min(hi, t)
         if t == 0 and fisher <= 0:
             return 0.0, True
-        adj = score / info if info > 0 else fisher
+        adj = fisher if math.isnan(newton) else newton
         new = t + adj
-        if new <= lo and not np.isfinite(hi):
+        if new <= lo and math.isinf(hi):
             new = t + fisher
-        if np.isfinite(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
+        if not math.isinf(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
             new = (lo + hi) / 2
         new = max(new, 0.0)
         prev = new - t
         t = new
         if abs(prev) <= tol * (1 + new):
-            return t, True
-    return t, False
+            converged = True
+            break
+    if converged and t > TOL and _score_sums_1d(y, v, 0.0, kind)[0] < 0 and \
+            _loglik_1d(y, v, 0.0, kind) - _loglik_1d(y, v, t, kind) > 1e-10:
+        warnings.warn(f"{kind} Fisher scoring stopped at a local maximum in 1 analysis(es); tau2 set to 0 as "
+                      "metafor does. Check the profile likelihood.", ConvergenceWarning, stacklevel=5)
+        t = 0.0
+    return t, converged
+
+
+#: Analyses with at most this many studies are iterated in plain floats when pooled alone.
+_SCALAR_K = 64
 
 
 def _fisher_scoring(kind: str):
     def estimator(d: _Data, tol: float, maxiter: int):
         tau2 = np.maximum(0.0, np.nan_to_num(_moment(d, None)))
         converged = _single(d.k).copy()
-        if len(tau2) == 1 and not converged[0] and d.m is None:
+        if len(tau2) == 1 and not converged[0] and d.m is None and d.y.shape[0] <= _SCALAR_K:
             tau2[0], converged[0] = _score_root_1d(d.y[:, 0], d.v[:, 0], kind, float(tau2[0]), tol, maxiter)
-            return _local_maximum_check(d, tau2, kind, converged), converged
+            return tau2, converged
         act = _ActiveSet(d, converged)
         # Newton steps (quadratic convergence) where the likelihood is locally concave, Fisher-scoring
         # steps elsewhere. Both have the sign of the score, so the iterates keep a bracket [lo, hi]

@@ -232,3 +232,18 @@ def test_k1_fixed_effect_i2_is_zero_even_when_q_is_rounding_noise():
     # found by hypothesis: for one study Q can be ~1e-33 instead of 0, and 100 * Q / Q gave I² > 100
     r = hipacu.pool([0.1 + 0.2], [0.3], method="FE")
     assert r.i2 == 0 and r.h2 == 1
+
+
+def test_single_and_batch_paths_agree_where_fisher_scoring_cycles():
+    """pool() iterates a small analysis in plain floats; it must reach the batch engine's answer,
+    including the bimodal row where the maximum is at tau2 = 0."""
+    rng = np.random.default_rng(1)
+    V = rng.uniform(0.01, 0.2, (100_000, 10))
+    Y = rng.normal(0.3, np.sqrt(0.04 + V))
+    rows = [287, 368, 412, 96838]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        batch = hipacu.pool_batch(Y[rows], V[rows], method="REML")
+        singles = [hipacu.pool(Y[r], V[r], method="REML") for r in rows]
+    assert_allclose([s.tau2 for s in singles], batch.tau2, rtol=1e-9, atol=1e-12)
+    assert singles[-1].tau2 == 0.0
