@@ -204,7 +204,7 @@ class _ActiveSet:
         converged[self.cols[done]] = True
         self.live &= ~done
         n = int(self.live.sum())
-        if 0 < n <= len(self.live) // 2:
+        if 0 < n <= 0.8 * len(self.live):  # the copy costs at most one pass over the live columns
             keep = np.flatnonzero(self.live)
             self.sub, self.cols, self.live = self.sub.take(keep), self.cols[keep], np.ones(n, bool)
             return tuple(e[keep] for e in extra)
@@ -255,6 +255,7 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
     y, v = y.tolist(), v.tolist()
     lo, hi, prev = 0.0, math.inf, 0.0
     converged = False
+    t_prev = f_prev = math.nan
     for _ in range(maxiter):
         fisher, newton = _score_sums_1d(y, v, t, kind)
         if fisher > 0:
@@ -264,12 +265,19 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
         if t == 0 and fisher <= 0:
             return 0.0, True
         adj = fisher if math.isnan(newton) else newton
+        if math.isnan(newton) and fisher * f_prev > 0 and fisher != f_prev:
+            secant = -fisher * (t - t_prev) / (fisher - f_prev)  # crawling Fisher steps: extrapolate
+            if secant * fisher > 0 and abs(secant) > abs(fisher):
+                adj = secant
         new = t + adj
         if new <= lo and math.isinf(hi):
             new = t + fisher
-        if not math.isinf(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
+        if new <= 0 and lo == 0 and _loglik_1d(y, v, 0.0, kind) >= _loglik_1d(y, v, t, kind):
+            new = 0.0  # heading for the boundary, which is at least as likely: test tau² = 0 next
+        elif not math.isinf(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
             new = (lo + hi) / 2
         new = max(new, 0.0)
+        t_prev, f_prev = t, fisher
         prev = new - t
         t = new
         if abs(prev) <= tol * (1 + new):
@@ -300,9 +308,13 @@ def _fisher_scoring(kind: str):
         # around the root; a step that leaves the bracket, or that reverses the previous step without
         # at least halving it (plain Fisher scoring can cycle for ever), is replaced by bisection.
         # The stationary point reached is the one metafor's Fisher scoring converges to.
-        lo = np.zeros(len(act.cols))
-        hi = np.full(len(act.cols), np.inf)
-        prev = np.zeros(len(act.cols))
+        # Where Newton is not available (non-concave region) and Fisher steps crawl in one
+        # direction, a secant step on the last two points extrapolates; a step that would cross
+        # zero before any positive score was seen goes to zero when the likelihood there is at
+        # least as high (the boundary test then decides), and bisects otherwise.
+        n0 = len(act.cols)
+        lo, hi, prev = np.zeros(n0), np.full(n0, np.inf), np.zeros(n0)
+        t_prev, f_prev = np.full(n0, np.nan), np.full(n0, np.nan)
         for _ in range(maxiter):
             if act.empty:
                 break
@@ -310,18 +322,29 @@ def _fisher_scoring(kind: str):
             fisher, newton = _score_steps(act.sub, t, kind)
             lo = np.where(fisher > 0, np.maximum(lo, t), lo)
             hi = np.where(fisher < 0, np.minimum(hi, t), hi)
-            adj = np.where(np.isnan(newton), fisher, newton)
+            no_newton = np.isnan(newton)
+            adj = np.where(no_newton, fisher, newton)
+            crawl = no_newton & (fisher * f_prev > 0) & (fisher != f_prev)
+            if crawl.any():
+                secant = np.where(crawl, -fisher * (t - t_prev) / np.where(crawl, fisher - f_prev, 1.0), 0.0)
+                adj = np.where(crawl & (secant * fisher > 0) & (np.abs(secant) > np.abs(fisher)), secant, adj)
             new = t + adj
             new = np.where((new <= lo) & ~np.isfinite(hi), t + fisher, new)
-            bisect = np.isfinite(hi) & ((new <= lo) | (new >= hi) | ((adj * prev < 0) & (np.abs(adj) > 0.5 * np.abs(prev))))
+            to_zero = (new <= 0) & (lo == 0) & act.live
+            if to_zero.any():  # go to the boundary only where it is at least as likely as here
+                idx = np.flatnonzero(to_zero)
+                sub = act.sub.take(idx)
+                to_zero[idx] = _loglik(sub, np.zeros(len(idx)), kind) >= _loglik(sub, t[idx], kind)
+            bisect = ~to_zero & np.isfinite(hi) & ((new <= lo) | (new >= hi) | ((adj * prev < 0) & (np.abs(adj) > 0.5 * np.abs(prev))))
             if bisect.any():
                 new = np.where(bisect, (lo + hi) / 2, new)
             at_zero = (t == 0) & (fisher <= 0)  # the likelihood falls from τ² = 0: boundary maximum
             new = np.where(at_zero | ~act.live, t, np.maximum(new, 0.0))
+            t_prev, f_prev = t, fisher
             prev = new - t
             tau2[act.cols] = new
             done = act.live & (at_zero | (np.abs(prev) <= tol * (1 + new)))
-            lo, hi, prev = act.finish(done, converged, lo, hi, prev)
+            lo, hi, prev, t_prev, f_prev = act.finish(done, converged, lo, hi, prev, t_prev, f_prev)
         tau2 = _local_maximum_check(d, tau2, kind, converged)
         return tau2, converged
 
