@@ -256,6 +256,7 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
     lo, hi, prev = 0.0, math.inf, 0.0
     converged = False
     t_prev = f_prev = math.nan
+    toward0 = 0
     for _ in range(maxiter):
         fisher, newton = _score_sums_1d(y, v, t, kind)
         if fisher > 0:
@@ -264,6 +265,8 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
             hi = min(hi, t)
         if t == 0 and fisher <= 0:
             return 0.0, True
+        if not abs(newton - fisher) <= 0.5 * abs(fisher):  # NaN, or far from the Fisher step
+            newton = math.nan
         adj = fisher if math.isnan(newton) else newton
         if math.isnan(newton) and fisher * f_prev > 0 and fisher != f_prev:
             secant = -fisher * (t - t_prev) / (fisher - f_prev)  # crawling Fisher steps: extrapolate
@@ -272,10 +275,11 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
         new = t + adj
         if new <= lo and math.isinf(hi):
             new = t + fisher
-        if new <= 0 and lo == 0 and _loglik_1d(y, v, 0.0, kind) >= _loglik_1d(y, v, t, kind):
-            new = 0.0  # heading for the boundary, which is at least as likely: test tau² = 0 next
-        elif not math.isinf(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
-            new = (lo + hi) / 2
+        if not math.isinf(hi) and (new <= lo or new >= hi or (adj * prev < 0 and abs(adj) > 0.5 * abs(prev))):
+            toward0 = toward0 + 1 if lo == 0 else 0
+            new = 0.0 if toward0 > _BISECT_TO_ZERO else (lo + hi) / 2
+        else:
+            toward0 = 0
         new = max(new, 0.0)
         t_prev, f_prev = t, fisher
         prev = new - t
@@ -290,6 +294,9 @@ def _score_root_1d(y: np.ndarray, v: np.ndarray, kind: str, t: float, tol: float
         t = 0.0
     return t, converged
 
+
+#: After this many bisections in a row toward zero (no positive score seen), try tau2 = 0 itself.
+_BISECT_TO_ZERO = 3
 
 #: Analyses with at most this many studies are iterated in plain floats when pooled alone.
 _SCALAR_K = 64
@@ -309,12 +316,13 @@ def _fisher_scoring(kind: str):
         # at least halving it (plain Fisher scoring can cycle for ever), is replaced by bisection.
         # The stationary point reached is the one metafor's Fisher scoring converges to.
         # Where Newton is not available (non-concave region) and Fisher steps crawl in one
-        # direction, a secant step on the last two points extrapolates; a step that would cross
-        # zero before any positive score was seen goes to zero when the likelihood there is at
-        # least as high (the boundary test then decides), and bisects otherwise.
+        # direction, a secant step on the last two points extrapolates. A step below the bracket
+        # bisects it, so a maximum inside (0, hi) is found rather than jumped over: jumping straight
+        # to tau2 = 0 was measured to miss a higher interior maximum in 26 of 100,000 analyses.
         n0 = len(act.cols)
         lo, hi, prev = np.zeros(n0), np.full(n0, np.inf), np.zeros(n0)
         t_prev, f_prev = np.full(n0, np.nan), np.full(n0, np.nan)
+        toward0 = np.zeros(n0, int)
         for _ in range(maxiter):
             if act.empty:
                 break
@@ -322,7 +330,7 @@ def _fisher_scoring(kind: str):
             fisher, newton = _score_steps(act.sub, t, kind)
             lo = np.where(fisher > 0, np.maximum(lo, t), lo)
             hi = np.where(fisher < 0, np.minimum(hi, t), hi)
-            no_newton = np.isnan(newton)
+            no_newton = ~(np.abs(newton - fisher) <= 0.5 * np.abs(fisher))  # NaN, or far from Fisher's step
             adj = np.where(no_newton, fisher, newton)
             crawl = no_newton & (fisher * f_prev > 0) & (fisher != f_prev)
             if crawl.any():
@@ -330,21 +338,17 @@ def _fisher_scoring(kind: str):
                 adj = np.where(crawl & (secant * fisher > 0) & (np.abs(secant) > np.abs(fisher)), secant, adj)
             new = t + adj
             new = np.where((new <= lo) & ~np.isfinite(hi), t + fisher, new)
-            to_zero = (new <= 0) & (lo == 0) & act.live
-            if to_zero.any():  # go to the boundary only where it is at least as likely as here
-                idx = np.flatnonzero(to_zero)
-                sub = act.sub.take(idx)
-                to_zero[idx] = _loglik(sub, np.zeros(len(idx)), kind) >= _loglik(sub, t[idx], kind)
-            bisect = ~to_zero & np.isfinite(hi) & ((new <= lo) | (new >= hi) | ((adj * prev < 0) & (np.abs(adj) > 0.5 * np.abs(prev))))
+            bisect = np.isfinite(hi) & ((new <= lo) | (new >= hi) | ((adj * prev < 0) & (np.abs(adj) > 0.5 * np.abs(prev))))
+            toward0 = np.where(bisect & (lo == 0), toward0 + 1, 0)
             if bisect.any():
-                new = np.where(bisect, (lo + hi) / 2, new)
+                new = np.where(bisect, np.where(toward0 > _BISECT_TO_ZERO, 0.0, (lo + hi) / 2), new)
             at_zero = (t == 0) & (fisher <= 0)  # the likelihood falls from τ² = 0: boundary maximum
             new = np.where(at_zero | ~act.live, t, np.maximum(new, 0.0))
             t_prev, f_prev = t, fisher
             prev = new - t
             tau2[act.cols] = new
             done = act.live & (at_zero | (np.abs(prev) <= tol * (1 + new)))
-            lo, hi, prev, t_prev, f_prev = act.finish(done, converged, lo, hi, prev, t_prev, f_prev)
+            lo, hi, prev, t_prev, f_prev, toward0 = act.finish(done, converged, lo, hi, prev, t_prev, f_prev, toward0)
         tau2 = _local_maximum_check(d, tau2, kind, converged)
         return tau2, converged
 
