@@ -113,6 +113,23 @@ class AnalysisResult:
             "ci_high": show(yi + z * se) if len(yi) else yi, "weight": inc["weight"], "rob_overall": inc["rob_overall"],
         }).reset_index(drop=True)
 
+    def subgroups(self, column: str, *, tau2: str = "separate"):
+        """Subgroup analysis of the pooled studies by a study-level column of ``included`` (e.g.
+        ``"intervention"``, ``"condition"``, ``"rob_overall"``): returns ``(groups, SubgroupResult)``
+        with the analysis's model (:func:`hipacu.regression.subgroup_test`), ready for
+        :func:`hipacu.plots.forest`."""
+        from hipacu.regression import subgroup_test
+
+        if column not in self.included.columns:
+            raise ValueError(f"column={column!r} is not a column of the included studies; choose one of "
+                             f"{', '.join(map(repr, self.included.columns))}")
+        if self.pooled is None:
+            raise ValueError(f"analysis {self.spec.id!r} has no pooled studies to split into subgroups")
+        groups = self.included[column].astype(str).to_numpy()
+        knha = self.pooled.knha
+        return groups, subgroup_test(self.pooled.yi, self.pooled.vi, groups, method=self.spec.method, tau2=tau2,
+                                     knha=knha)
+
     def favours_label(self) -> str:
         """Which side of the axis favours the intervention, for axis labels."""
         if self.spec.question == "frequency":

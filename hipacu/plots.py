@@ -57,33 +57,86 @@ def save(fig, path: str | Path) -> list[Path]:
 # --------------------------------------------------------------------------- forest
 
 
-def forest(result, *, ax=None, show_rob: bool = True, xlabel: str | None = None, title: str | None = None):
+def _diamond(ax, est, lo, hi, yv, colour, label=None):
+    ax.add_patch(Polygon([[lo, yv], [est, yv + 0.3], [hi, yv], [est, yv - 0.3]], closed=True, color=colour, label=label))
+
+
+def forest(result, *, ax=None, subgroups=None, groups=None, show_rob: bool = True, xlabel: str | None = None,
+           title: str | None = None):
     """Forest plot of an :class:`~hipacu.analysis.AnalysisResult`.
 
     Rows: study label, n, effect (95% CI) as text and weight; squares sized by weight; the pooled
     diamond spans the result's CI; a bar below it shows the prediction interval (k >= 2); an optional
     column of risk-of-bias dots. The axis says which side favours the intervention; ratio measures use
     a log axis.
+
+    Subgroups: pass ``subgroups``, a :class:`hipacu.regression.SubgroupResult` fitted on the analysis's
+    studies, and ``groups``, each included study's group label (in the order of ``result.included``);
+    :meth:`AnalysisResult.subgroups` returns both. Studies are then listed under their group with a
+    subtotal diamond from the subgroup's pooled estimate, and the test for subgroup differences is
+    printed under the plot.
     """
     table = result.study_table()
     p = result.pooled
     k = len(table)
-    ax = _ax(ax, (9, 1.2 + 0.35 * (k + 3)))
+    if subgroups is not None:
+        if groups is None or len(groups) != k:
+            raise ValueError(f"groups must give one label per included study ({k}); got "
+                             f"{None if groups is None else len(groups)}")
+        order = [(g, [i for i in range(k) if groups[i] == g]) for g in subgroups.subgroups]
+    else:
+        order = [(None, list(range(k)))]
+    # rows from the top: ("header", group) / ("study", i) / ("subtotal", group); then the pooled row
+    rows: list[tuple[str, object]] = []
+    for g, idx in order:
+        if g is not None:
+            rows.append(("header", g))
+        rows += [("study", i) for i in idx]
+        if g is not None:
+            rows.append(("subtotal", g))
+    n_rows = len(rows)
+    ax = _ax(ax, (9, 1.2 + 0.35 * (n_rows + 3)))
     ratio = result.is_ratio
-    y = np.arange(k, 0, -1) + 1.5
+    ypos = {j: n_rows - j + 1.5 for j in range(n_rows)}
+    trans = ax.get_yaxis_transform()
     wmax = table["weight"].max() if k else 1
-    for yi, (_, r) in zip(y, table.iterrows()):
-        ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=PALETTE["black"], lw=1)
-        size = 4 + 10 * np.sqrt(r["weight"] / wmax)
-        ax.plot([r["estimate"]], [yi], marker="s", ms=size, color=PALETTE["blue"], ls="none")
+    ticks, labels = [], []
+    for j, (kind, key) in enumerate(rows):
+        yv = ypos[j]
+        if kind == "study":
+            r = table.iloc[key]
+            ax.plot([r["ci_low"], r["ci_high"]], [yv, yv], color=PALETTE["black"], lw=1)
+            ax.plot([r["estimate"]], [yv], marker="s", ms=4 + 10 * np.sqrt(r["weight"] / wmax), color=PALETTE["blue"],
+                    ls="none")
+            ax.text(1.02, yv, "" if pd.isna(r["n"]) else f"{int(r['n'])}", transform=trans, va="center")
+            ax.text(1.13, yv, f"{r['estimate']:.2f} ({r['ci_low']:.2f}, {r['ci_high']:.2f})", transform=trans, va="center")
+            ax.text(1.45, yv, f"{r['weight']:.1f}%", transform=trans, va="center")
+            if show_rob:
+                ax.plot([1.57], [yv], transform=trans, marker="o", ms=7, ls="none", clip_on=False,
+                        color=ROB_COLOURS.get(r["rob_overall"], "#DDDDDD"))
+            ticks.append(yv)
+            labels.append(str(r["label"]))
+        elif kind == "header":
+            ax.text(-0.01, yv, str(key), transform=trans, ha="right", va="center", fontweight="bold", fontsize=9)
+        else:
+            sp = subgroups.subgroups[key]
+            est, lo, hi = (result.display(x) for x in (sp.estimate, sp.ci_low, sp.ci_high))
+            _diamond(ax, est, lo, hi, yv, PALETTE["orange"])
+            ax.text(1.13, yv, f"{est:.2f} ({lo:.2f}, {hi:.2f})", transform=trans, va="center")
+            ticks.append(yv)
+            labels.append(f"Subtotal (k = {sp.k}{', I² = ' + format(sp.i2, '.0f') + '%' if sp.k > 1 else ''})")
     if p is not None:
         est, lo, hi = (result.display(x) for x in (p.estimate, p.ci_low, p.ci_high))
-        ax.add_patch(Polygon([[lo, 0.9], [est, 1.2], [hi, 0.9], [est, 0.6]], closed=True, color=PALETTE["vermillion"],
-                             label="pooled (95% CI)"))
+        _diamond(ax, est, lo, hi, 0.9, PALETTE["vermillion"], label="pooled (95% CI)")
         if p.k >= 2:
             plo, phi = result.display(p.pi_low), result.display(p.pi_high)
             ax.plot([plo, phi], [0.35, 0.35], color=PALETTE["vermillion"], lw=2.5, solid_capstyle="butt",
                     label="95% prediction interval")
+        ax.text(1.02, 0.9, f"{result.participants}", transform=trans, va="center", fontweight="bold")
+        ax.text(1.13, 0.9, f"{est:.2f} ({lo:.2f}, {hi:.2f})", transform=trans, va="center", fontweight="bold")
+        ax.text(1.45, 0.9, "100%", transform=trans, va="center", fontweight="bold")
+        ticks.append(0.9)
+        labels.append(f"Pooled ({result.spec.method}{', HK' if p.knha else ''})")
     null = 1.0 if ratio else 0.0
     ax.axvline(null, color=PALETTE["grey"], lw=0.8, ls="--")
     if result.spec.mid is not None and not ratio:
@@ -91,34 +144,26 @@ def forest(result, *, ax=None, show_rob: bool = True, xlabel: str | None = None,
             ax.axvline(m, color=PALETTE["green"], lw=0.8, ls=":")
     if ratio:
         ax.set_xscale("log")
-    labels = [str(x) for x in table["label"]] + ([f"Pooled ({result.spec.method}{', HK' if p.knha else ''})"] if p else [])
-    ax.set_yticks(list(y) + ([0.9] if p else []))
+    ax.set_yticks(ticks)
     ax.set_yticklabels(labels)
-    ax.set_ylim(0, k + 2.5)
-    # text columns on the right: n, effect (95% CI), weight
-    trans = ax.get_yaxis_transform()
-    ax.text(1.02, k + 2.0, "n", transform=trans, fontweight="bold", ha="left")
-    ax.text(1.10, k + 2.0, "Effect (95% CI)", transform=trans, fontweight="bold", ha="left")
-    ax.text(1.42, k + 2.0, "Weight", transform=trans, fontweight="bold", ha="left")
-    for yi, (_, r) in zip(y, table.iterrows()):
-        ax.text(1.02, yi, "" if pd.isna(r["n"]) else f"{int(r['n'])}", transform=trans, va="center")
-        ax.text(1.10, yi, f"{r['estimate']:.2f} ({r['ci_low']:.2f}, {r['ci_high']:.2f})", transform=trans, va="center")
-        ax.text(1.42, yi, f"{r['weight']:.1f}%", transform=trans, va="center")
-    if p is not None:
-        ax.text(1.02, 0.9, f"{result.participants}", transform=trans, va="center", fontweight="bold")
-        ax.text(1.10, 0.9, f"{est:.2f} ({lo:.2f}, {hi:.2f})", transform=trans, va="center", fontweight="bold")
-        ax.text(1.42, 0.9, "100%", transform=trans, va="center", fontweight="bold")
+    ax.set_ylim(0, n_rows + 2.5)
+    for x, text in ((1.02, "n"), (1.13, "Effect (95% CI)"), (1.45, "Weight")):
+        ax.text(x, n_rows + 2.0, text, transform=trans, fontweight="bold", ha="left")
     if show_rob and k:
-        for yi, (_, r) in zip(y, table.iterrows()):
-            ax.plot([1.55], [yi], transform=trans, marker="o", ms=7, color=ROB_COLOURS.get(r["rob_overall"], "#DDDDDD"),
-                    clip_on=False, ls="none")
-        ax.text(1.55, k + 2.0, "RoB", transform=trans, fontweight="bold", ha="center")
-    fav = result.favours_label()
-    ax.set_xlabel(xlabel or f"{result.spec.measure}  ({fav})")
+        ax.text(1.57, n_rows + 2.0, "RoB", transform=trans, fontweight="bold", ha="center")
+    ax.set_xlabel(xlabel or f"{result.spec.measure}  ({result.favours_label()})")
     ax.set_title(title or result.spec.title, loc="left", fontsize=10)
+    notes = []
     if p is not None:
-        het = "" if p.k < 2 else f"   Heterogeneity: tau² = {p.tau2:.3g}, I² = {p.i2:.0f}%, Q p = {p.q_pval:.2g}"
-        ax.annotate(f"k = {p.k}{het}", xy=(0, -0.18 - 0.6 / (k + 3)), xycoords="axes fraction", fontsize=8)
+        notes.append(f"k = {p.k}" + ("" if p.k < 2 else f"   Heterogeneity: tau² = {p.tau2:.3g}, I² = {p.i2:.0f}%, "
+                                                       f"Q p = {p.q_pval:.2g}"))
+    if subgroups is not None:
+        stat = "F" if subgroups.test == "F" else "Q"
+        notes.append(f"Test for subgroup differences: {stat} = {subgroups.q_between:.2f}, df = {subgroups.df}, "
+                     f"p = {subgroups.pval:.2g}")
+    if notes:
+        ax.annotate("\n".join(notes), xy=(0, -0.18 - 0.6 / (n_rows + 3)), xycoords="axes fraction", fontsize=8,
+                    va="top")
     ax.spines["left"].set_visible(False)
     ax.tick_params(axis="y", length=0)
     return ax

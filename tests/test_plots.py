@@ -149,3 +149,25 @@ def test_sensitivity_panels_draw_each_leave_one_out_estimate():
     assert_allclose(np.asarray(pts.get_xdata(), dtype=float), loo["estimate"].to_numpy())
     assert len(ax.figure.axes) == 2
     plt.close(ax.figure)
+
+
+def test_forest_with_subgroups_draws_a_subtotal_diamond_per_group_and_the_difference_test(bundled):
+    _, results = bundled
+    r = results["safety_any_patients"]
+    groups = np.array(["surveys", "surveys", "trials", "surveys"])  # Zhao 2011 pooled three RCTs
+    sub = hipacu.subgroup_test(r.pooled.yi, r.pooled.vi, groups, method=r.spec.method)
+    ax = plots.forest(r, subgroups=sub, groups=groups)
+    diamonds = [p.get_xy() for p in ax.patches if isinstance(p, Polygon)]
+    assert len(diamonds) == len(sub.subgroups) + 1
+    for (g, sp), xy in zip(sub.subgroups.items(), diamonds):
+        assert_allclose(sorted(xy[:4, 0])[0], r.display(sp.ci_low), rtol=TOL_DRAWN)
+        assert_allclose(xy[1, 0], r.display(sp.estimate), rtol=TOL_DRAWN)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "Test for subgroup differences" in texts and "surveys" in texts
+    plt.close(ax.figure)
+
+
+def test_analysis_subgroups_rejects_an_unknown_column(bundled):
+    _, results = bundled
+    with pytest.raises(ValueError, match="column='nope' is not a column"):
+        results["safety_any_patients"].subgroups("nope")
