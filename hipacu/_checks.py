@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_1d", "check_same_length", "check_choice", "check_level"]
+__all__ = ["as_1d", "check_same_length", "check_choice", "check_level", "check_flag", "check_model_options",
+           "frozen_array", "format_p"]
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -102,3 +103,30 @@ def check_level(level: Any, name: str = "level") -> float:
     if not (0.0 < lev < 1.0):
         raise ValueError(f"{name}={level!r} is not allowed; it must be between 0 and 1 (e.g. 0.95, not 95)")
     return lev
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """``True``/``False`` (numpy booleans too), or ``ValueError`` naming the argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is not allowed; use True or False")
+    return bool(value)
+
+
+def check_model_options(method: Any, knha: Any, level: Any, methods: Iterable[str]) -> tuple[str, bool, float]:
+    """The ``method``, ``knha`` and ``level`` arguments shared by every model-fitting function."""
+    return check_choice(method, "method", methods), check_flag(knha, "knha"), check_level(level)
+
+
+# --------------------------------------------------------------------------- result helpers
+
+
+def frozen_array(values: Any, dtype=float) -> np.ndarray:
+    """A read-only copy, for the array fields of frozen result objects."""
+    a = np.array(values, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+def format_p(p: float) -> str:
+    """A p-value as metafor prints it: ``< .0001`` or four decimals."""
+    return "< .0001" if p < 1e-4 else f"{p:.4f}"

@@ -56,7 +56,7 @@ from typing import Optional
 import numpy as np
 from scipy import linalg, special
 
-from hipacu._checks import as_1d, check_choice, check_level, check_same_length
+from hipacu._checks import as_1d, check_choice, check_level, check_same_length, format_p, frozen_array
 from hipacu.pooling import MAXITER, METHODS, ConvergenceWarning, PooledEstimate, pool
 from hipacu.regression import _fit_coefficients
 
@@ -97,14 +97,6 @@ _PERFECT_FIT = 1e-20
 _RANK_TOL = 1e-7
 
 
-def _ro(a) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
-
-
-def _fmt_p(p: float) -> str:
-    return "< .0001" if p < 1e-4 else f"{p:.4f}"
 
 
 # =========================================================================== regression tests
@@ -201,7 +193,7 @@ class EggerResult:
                 f"Model:     {model}",
                 f"Predictor: {pred[self.predictor]}",
                 "",
-                f"Test for funnel plot asymmetry: {test}, p = {_fmt_p(self.pval)}",
+                f"Test for funnel plot asymmetry: {test}, p = {format_p(self.pval)}",
                 f"Limit estimate (as {self.predictor} -> 0): b = {f.format(self.limit_estimate)} "
                 f"({100 * self.level:g}% CI {f.format(self.limit_ci_low)} to {f.format(self.limit_ci_high)})",
             ]
@@ -457,7 +449,7 @@ class RankTestResult:
         how = "exact" if self.exact else "normal approximation (ties)"
         return (
             f"Rank correlation test for funnel plot asymmetry (k = {self.k})\n"
-            f"Kendall's tau = {self.tau:.4f}, p = {_fmt_p(self.pval)} ({how})"
+            f"Kendall's tau = {self.tau:.4f}, p = {format_p(self.pval)} ({how})"
         )
 
     def __str__(self) -> str:
@@ -656,10 +648,10 @@ def funnel_contours(
         estimate=est,
         tau2=float(t2[0]),
         levels=levs,
-        crit=_ro(crit),
-        se=_ro(se),
-        left=_ro(est - half),
-        right=_ro(est + half),
+        crit=frozen_array(crit),
+        se=frozen_array(se),
+        left=frozen_array(est - half),
+        right=frozen_array(est + half),
     )
 
 
@@ -759,7 +751,7 @@ class TrimFillResult:
             f"Estimated number of missing studies on the {self.side} side: {self.k0} (SE = {se})",
         ]
         if self.p_k0 is not None:
-            lines.append(f"Test of H0: no missing studies on the {self.side} side: p = {_fmt_p(self.p_k0)}")
+            lines.append(f"Test of H0: no missing studies on the {self.side} side: p = {format_p(self.p_k0)}")
         o, g = self.original, self.filled
         lines += [
             f"Observed (k = {o.k}): estimate = {f.format(o.estimate)} ({f.format(o.ci_low)} to {f.format(o.ci_high)})",
@@ -943,8 +935,8 @@ def trim_and_fill(
         side=side,
         estimator=estimator,
         method=method,
-        filled_yi=_ro(filled_yi),
-        filled_vi=_ro(filled_vi),
+        filled_yi=frozen_array(filled_yi),
+        filled_vi=frozen_array(filled_vi),
         filled=filled,
         original=original,
         trimmed_estimate=float(sign * beta),

@@ -32,8 +32,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
-from hipacu import pooling
-from hipacu._checks import check_choice, check_level
+from hipacu._checks import check_choice, check_level, format_p
 from hipacu.effects import _tables, log_odds_ratio, log_risk_ratio, risk_difference
 
 __all__ = ["MH_MEASURES", "BackTransformed", "MantelHaenszelResult", "PetoResult", "mantel_haenszel", "peto"]
@@ -88,10 +87,10 @@ class _Pooled2x2:
         lines = [
             f"{self._title()} (k = {self.k})",
             f"I^2 = {self.i2:.2f}%   H^2 = {self.h2:.2f}",
-            f"Q(df = {self.q_df}) = {f.format(self.q)}, p = {pooling._fmt_p(self.q_pval)}",
+            f"Q(df = {self.q_df}) = {f.format(self.q)}, p = {format_p(self.q_pval)}",
             "",
             f"estimate ({'RD' if self.measure == 'RD' else 'log ' + self.measure}) = {f.format(self.estimate)}   "
-            f"se = {f.format(self.se)}   z = {self.statistic:.2f}   p = {pooling._fmt_p(self.pval)}",
+            f"se = {f.format(self.se)}   z = {self.statistic:.2f}   p = {format_p(self.pval)}",
             f"{lev} CI {f.format(self.ci_low)} to {f.format(self.ci_high)}",
         ]
         if self.measure != "RD":

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hipacu.analysis import AnalysisResult, run_all
-from hipacu.evidence import Evidence
+from hipacu.evidence import Evidence, split_ids
 from hipacu.grading import LEVELS, Grade, grade
 
 __all__ = ["VERDICTS", "verdict", "grade_claims", "summary_of_findings", "sof_html", "compare_with_reviews"]
@@ -42,10 +42,6 @@ _RANK = {v: k for k, v in LEVELS.items()}
 #: Schedule stated by the article for an initial course (claim of kind "dose"): sessions per week,
 #: weeks, minutes per session.
 ARTICLE_SCHEDULE = {"per_week": (1.0, 2.0), "weeks": (4.0, 8.0), "minutes": (20.0, 40.0)}
-
-
-def _split(cell) -> list[str]:
-    return [x.strip() for x in str(cell).split(";") if x.strip()] if isinstance(cell, str) else []
 
 
 def verdict(kind: str, implied: str, results: list[tuple[AnalysisResult, Grade]]) -> tuple[str, str]:
@@ -194,15 +190,15 @@ def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None =
     grades = {aid: grade(r) for aid, r in results.items()}
     out = []
     for _, c in evidence.claims.iterrows():
-        aids = _split(c["analyses"])
+        aids = split_ids(c["analyses"])
         tested = [(results[a], grades[a]) for a in aids]
         if c["kind"] == "mechanism":
-            sids = _split(c["studies"])
+            sids = split_ids(c["studies"])
             st = evidence.studies.set_index("study_id").loc[sids]
             srcs = "; ".join(f"{st.loc[s, 'label']} ({st.loc[s, 'data_status'].replace('_', ' ')})" for s in sids)
             v, reason = VERDICTS[5], f"laboratory and review sources, not outcome trials: {srcs}"
         elif c["kind"] == "dose":
-            v, reason = _dose_verdict(evidence, _split(c["studies"]))
+            v, reason = _dose_verdict(evidence, split_ids(c["studies"]))
         else:
             v, reason = verdict(c["kind"], c["implied_certainty"], tested)
         with_data = [(r, g) for r, g in tested if r.pooled is not None]

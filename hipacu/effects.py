@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from hipacu._checks import as_1d, check_choice, check_level, check_same_length
+from hipacu._checks import as_1d, check_choice, check_level, check_same_length, frozen_array
 
 __all__ = [
     "EffectSizes",
@@ -34,11 +34,6 @@ __all__ = [
 #: Allowed values of ``to`` for zero-cell corrections (metafor ``escalc(to=)``).
 ZERO_CELL_RULES = ("only0", "all", "if0all", "none")
 
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True)
@@ -63,8 +58,8 @@ class EffectSizes:
     corrected: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "yi", _frozen(self.yi))
-        object.__setattr__(self, "vi", _frozen(self.vi))
+        object.__setattr__(self, "yi", frozen_array(self.yi))
+        object.__setattr__(self, "vi", frozen_array(self.vi))
         corr = np.zeros(self.yi.shape, bool) if self.corrected is None else np.asarray(self.corrected, bool)
         corr = corr.copy()
         corr.setflags(write=False)

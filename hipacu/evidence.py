@@ -418,7 +418,8 @@ def _row_rules(t: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
                                         f"CI {lo:g} to {hi:g} does not contain the estimate {est:g}"))
 
 
-def _split(cell: Any) -> list[str]:
+def split_ids(cell: Any) -> list[str]:
+    """The ids of a ``;``-separated list cell (claims.csv ``analyses`` and ``studies``); [] when empty."""
     return [x.strip() for x in str(cell).split(";") if x.strip()] if isinstance(cell, str) else []
 
 
@@ -445,10 +446,10 @@ def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[dict], analysis_ids: 
     claim_ids = set(cl["claim_id"].dropna()) if cl is not None else None
     if cl is not None:
         for i, r in cl.iterrows():
-            for aid in _split(r["analyses"]):
+            for aid in split_ids(r["analyses"]):
                 if analysis_ids is not None and aid not in analysis_ids:
                     problems.append(Problem("claims.csv", int(i) + 2, "analyses", f"unknown analysis {aid!r}; not in analyses.toml"))
-            for sid in _split(r["studies"]):
+            for sid in split_ids(r["studies"]):
                 if study_ids is not None and sid not in study_ids:
                     problems.append(Problem("claims.csv", int(i) + 2, "studies", f"unknown study {sid!r}; not in studies.csv"))
     rv = t.get("reviews.csv")

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from scipy import special
 
-from hipacu._checks import as_1d, check_choice, check_level, check_same_length
+from hipacu._checks import as_1d, check_model_options, check_same_length, format_p, frozen_array
 
 __all__ = [
     "METHODS",
@@ -442,11 +442,6 @@ METHODS = ("FE",) + tuple(TAU2_ESTIMATORS)
 # --------------------------------------------------------------------------- results
 
 
-def _ro(a) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
-
 
 _FIELD_DOCS = {
     "k": "number of studies",
@@ -537,10 +532,10 @@ class PooledEstimate:
             lines.append(f"tau^2 = {f.format(self.tau2)} (tau = {f.format(self.tau)})")
         lines += [
             f"I^2 = {self.i2:.2f}%   H^2 = {self.h2:.2f}",
-            f"Q(df = {self.k - 1}) = {f.format(self.q)}, p = {_fmt_p(self.q_pval)}",
+            f"Q(df = {self.k - 1}) = {f.format(self.q)}, p = {format_p(self.q_pval)}",
             "",
             f"estimate = {f.format(self.estimate)}   se = {f.format(self.se)}   {test} = {self.statistic:.2f}   "
-            f"p = {_fmt_p(self.pval)}",
+            f"p = {format_p(self.pval)}",
             f"{lev} CI {f.format(self.ci_low)} to {f.format(self.ci_high)}",
             f"{lev} PI {f.format(self.pi_low)} to {f.format(self.pi_high)}",
         ]
@@ -551,9 +546,6 @@ class PooledEstimate:
     def __str__(self) -> str:
         return self.summary()
 
-
-def _fmt_p(p: float) -> str:
-    return "< .0001" if p < 1e-4 else f"{p:.4f}"
 
 
 @dataclass(frozen=True)
@@ -604,7 +596,7 @@ class PooledBatch:
             if f.name in ("method", "knha", "level"):
                 vals[f.name] = a
             elif f.name in ("weights", "yi", "vi"):
-                vals[f.name] = _ro(a[i][present])
+                vals[f.name] = frozen_array(a[i][present])
             elif f.name == "k":
                 vals[f.name] = int(a[i])
             elif f.name == "converged":
@@ -626,12 +618,6 @@ class PooledBatch:
 
 # --------------------------------------------------------------------------- engine
 
-
-def _options(method: str, knha, level) -> tuple[str, bool, float]:
-    check_choice(method, "method", METHODS)
-    if not isinstance(knha, (bool, np.bool_)):
-        raise ValueError(f"knha={knha!r} is not allowed; use True or False")
-    return method, bool(knha), check_level(level)
 
 
 def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
@@ -795,7 +781,7 @@ def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float =
     -------
     PooledBatch
     """
-    method, knha, level = _options(method, knha, level)
+    method, knha, level = check_model_options(method, knha, level, METHODS)
     yc, vc = _as_2d(Y, V)  # private studies × analyses copies
     out = _engine(yc, vc, method, knha, level, columns=True)
     for a in out.values():  # fresh arrays owned by the result: freeze, do not copy
@@ -820,13 +806,13 @@ def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.9
     ValueError
         Mismatched lengths, empty input, NaN/inf, ``vi <= 0`` or an unknown option.
     """
-    method, knha, level = _options(method, knha, level)
+    method, knha, level = check_model_options(method, knha, level, METHODS)
     y = as_1d(yi, "yi")
     v = as_1d(vi, "vi", positive=True)
     check_same_length(yi=y, vi=v)
     out = _engine(y[:, None], v[:, None], method, knha, level, columns=True)
     scalars = {name: float(a[0]) for name, a in out.items() if name not in ("k", "weights", "converged")}
     scalars["q_pval"] = float(_q_pval(out["q"], out["k"])[0])
-    return PooledEstimate(k=int(out["k"][0]), method=method, weights=_ro(out["weights"][0]),
-                          converged=bool(out["converged"][0]), yi=_ro(y), vi=_ro(v), knha=knha, level=level,
+    return PooledEstimate(k=int(out["k"][0]), method=method, weights=frozen_array(out["weights"][0]),
+                          converged=bool(out["converged"][0]), yi=frozen_array(y), vi=frozen_array(v), knha=knha, level=level,
                           **scalars)

@@ -40,7 +40,7 @@ import numpy as np
 from scipy import special
 
 from hipacu import pooling
-from hipacu._checks import as_1d, check_choice, check_level, check_same_length
+from hipacu._checks import as_1d, check_choice, check_flag, check_model_options, check_same_length, format_p, frozen_array
 from hipacu.pooling import METHODS, ConvergenceWarning, PooledEstimate, pool, pool_batch
 
 __all__ = [
@@ -427,15 +427,6 @@ def _fit_coefficients(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, 
 # --------------------------------------------------------------------------- input checking
 
 
-def _check_flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}={value!r} is not allowed; use True or False")
-    return bool(value)
-
-
-def _options(method, knha, level) -> tuple[str, bool, float]:
-    check_choice(method, "method", REGRESSION_METHODS)
-    return method, _check_flag(knha, "knha"), check_level(level)
 
 
 def _moderators(mods, k: int) -> tuple[np.ndarray, list[str]]:
@@ -522,11 +513,6 @@ def _design(M: np.ndarray, names: list[str], intercept: bool) -> tuple[np.ndarra
 
 # --------------------------------------------------------------------------- results
 
-
-def _ro(a) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
 
 
 def _p_two_sided(stat, df):
@@ -699,7 +685,7 @@ class MetaRegressionResult:
         if self.r2 is not None:
             lines.append(f"R^2 (amount of heterogeneity accounted for) = {self.r2:.2f}%")
         lines += [
-            f"Test for residual heterogeneity: QE(df = {self.qe_df}) = {f.format(self.qe)}, p = {pooling._fmt_p(self.qe_pval)}",
+            f"Test for residual heterogeneity: QE(df = {self.qe_df}) = {f.format(self.qe)}, p = {format_p(self.qe_pval)}",
             (
                 f"Test of moderators (coefficients {', '.join(str(i + 1) for i in self.btt)}): "
                 + (
@@ -707,7 +693,7 @@ class MetaRegressionResult:
                     if self.knha
                     else f"QM(df = {self.qm_df}) = {f.format(self.qm)}"
                 )
-                + f", p = {pooling._fmt_p(self.qm_pval)}"
+                + f", p = {format_p(self.qm_pval)}"
             ),
             "",
         ]
@@ -718,7 +704,7 @@ class MetaRegressionResult:
         for name, r in tab.iterrows():
             lines.append(
                 f"{name:{width}}  {f.format(r.estimate):>10} {f.format(r.se):>10} {r.statistic:>8.2f} "
-                f"{pooling._fmt_p(r.pval):>8} {f.format(r.ci_low):>10} {f.format(r.ci_high):>10}"
+                f"{format_p(r.pval):>8} {f.format(r.ci_low):>10} {f.format(r.ci_high):>10}"
             )
         if not self.converged:
             lines.append("WARNING: the tau^2 estimator did not converge")
@@ -752,7 +738,7 @@ class MetaRegressionResult:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
             raise ValueError(f"n={n!r} is not allowed; the number of permutations must be an integer >= 2")
-        exact = _check_flag(exact, "exact")
+        exact = check_flag(exact, "exact")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise ValueError(f"seed={seed!r} is not allowed; use an integer or None")
         y, v, X = np.asarray(self.yi), np.asarray(self.vi), np.asarray(self.X)
@@ -833,13 +819,13 @@ class MetaRegressionResult:
         qm_pval = float(min(1.0, (qm[conv] >= self.qm - COMPTOL).mean()))
         return PermutationTestResult(
             names=self.names,
-            pval=_ro(pval),
+            pval=frozen_array(pval),
             qm_pval=qm_pval,
             n=int(len(Y)),
             exact=is_exact,
             seed=used_seed,
-            statistic_perm=_ro(z),
-            qm_perm=_ro(qm),
+            statistic_perm=frozen_array(z),
+            qm_perm=frozen_array(qm),
             n_failed=n_failed,
         )
 
@@ -926,13 +912,13 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, cols: list[str], has_int: 
 
     return MetaRegressionResult(
         names=tuple(cols),
-        coefficients=_ro(b),
-        se=_ro(se),
-        statistic=_ro(z),
-        pval=_ro(pval),
-        ci_low=_ro(b - crit * se),
-        ci_high=_ro(b + crit * se),
-        vcov=_ro(vb),
+        coefficients=frozen_array(b),
+        se=frozen_array(se),
+        statistic=frozen_array(z),
+        pval=frozen_array(pval),
+        ci_low=frozen_array(b - crit * se),
+        ci_high=frozen_array(b + crit * se),
+        vcov=frozen_array(vb),
         df=df,
         tau2=tau2,
         qm=float(qm),
@@ -953,9 +939,9 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, cols: list[str], has_int: 
         converged=converged,
         intercept=has_int,
         btt=tuple(int(i) for i in btt),
-        yi=_ro(y),
-        vi=_ro(v),
-        X=_ro(X),
+        yi=frozen_array(y),
+        vi=frozen_array(v),
+        X=frozen_array(X),
     )
 
 
@@ -1007,8 +993,8 @@ def meta_regression(yi, vi, mods, *, method: str = "REML", knha: bool = False, l
     weighted residual sum of squares of the fitted model. The two agree whenever the design
     contains an intercept or a full set of group dummies.
     """
-    method, knha, level = _options(method, knha, level)
-    intercept = _check_flag(intercept, "intercept")
+    method, knha, level = check_model_options(method, knha, level, REGRESSION_METHODS)
+    intercept = check_flag(intercept, "intercept")
     y = as_1d(yi, "yi")
     v = as_1d(vi, "vi", positive=True)
     k = check_same_length(yi=y, vi=v)
@@ -1094,7 +1080,7 @@ class SubgroupResult:
             stat = f"F({self.df}, {self.df2:g}) = {f.format(self.q_between)}"
         else:
             stat = f"Chi2 = {f.format(self.q_between)}, df = {self.df}"
-        lines.append(f"Test for subgroup differences: {stat}, p = {pooling._fmt_p(self.pval)}, I2 = {self.i2_between:.1f}%")
+        lines.append(f"Test for subgroup differences: {stat}, p = {format_p(self.pval)}, I2 = {self.i2_between:.1f}%")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -1178,7 +1164,7 @@ def subgroup_test(yi, vi, groups, *, method: str = "REML", tau2: str = "separate
         test); ``tau2="common"`` without more studies than subgroups; missing labels; the
         usual input errors. Each message names the group or argument.
     """
-    method, knha, level = _options(method, knha, level)
+    method, knha, level = check_model_options(method, knha, level, REGRESSION_METHODS)
     check_choice(tau2, "tau2", ("separate", "common"))
     y = as_1d(yi, "yi")
     v = as_1d(vi, "vi", positive=True)
@@ -1266,7 +1252,7 @@ def subgroup_test(yi, vi, groups, *, method: str = "REML", tau2: str = "separate
             h2=reg.h2,
             pi_low=float(est[g] - pi_half[g]),
             pi_high=float(est[g] + pi_half[g]),
-            weights=_ro(100 * wg / wg.sum()),
+            weights=frozen_array(100 * wg / wg.sum()),
             converged=reg.converged,
             knha=knha,
         )

@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
-from hipacu._checks import as_1d, check_choice, check_same_length
-from hipacu.pooling import METHODS, PooledEstimate, _options, pool_batch
+from hipacu._checks import as_1d, check_choice, check_model_options, check_same_length, frozen_array
+from hipacu.pooling import METHODS, PooledEstimate, pool_batch
 
 __all__ = ["leave_one_out", "cumulative", "influence", "InfluenceDiagnostics", "SENSITIVITY_COLUMNS"]
 
@@ -134,7 +134,7 @@ def leave_one_out(yi, vi, *, method: str = "REML", knha: bool = False, level: fl
     ValueError
         ``k < 2`` (metafor: "Stopped because k = 1."), bad data, labels or options.
     """
-    method, knha, level = _options(method, knha, level)
+    method, knha, level = check_model_options(method, knha, level, METHODS)
     y, v = _study_data(yi, vi)
     k = len(y)
     if k < 2:
@@ -205,7 +205,7 @@ def cumulative(yi, vi, *, method: str = "REML", knha: bool = False, level: float
     ValueError
         Bad data, labels, sort keys or options.
     """
-    method, knha, level = _options(method, knha, level)
+    method, knha, level = check_model_options(method, knha, level, METHODS)
     y, v = _study_data(yi, vi)
     k = len(y)
     index = _labels(labels, k)
@@ -291,11 +291,6 @@ class InfluenceDiagnostics:
         return pd.DataFrame({c: getattr(self, c) for c in cols}, index=pd.Index(list(self.labels), name="study"))
 
 
-def _ro(a, dtype=float) -> np.ndarray:
-    a = np.array(a, dtype=dtype)
-    a.setflags(write=False)
-    return a
-
 
 def influence(yi, vi, *, method: str = "REML", labels=None) -> InfluenceDiagnostics:
     """Outlier and influence diagnostics (Viechtbauer & Cheung 2010), as metafor ``influence(rma(...))``.
@@ -372,15 +367,15 @@ def influence(yi, vi, *, method: str = "REML", labels=None) -> InfluenceDiagnost
     )
     return InfluenceDiagnostics(
         labels=tuple(index),
-        rstudent=_ro(rstudent),
-        dffits=_ro(dffits),
-        cook_d=_ro(cook_d),
-        cov_r=_ro(cov_r),
-        tau2_del=_ro(tau2_del),
-        q_del=_ro(batch.q[1:]),
-        hat=_ro(hat),
-        weight=_ro(full.weights),
-        dfbetas=_ro(dfbetas),
-        influential=_ro(influential, bool),
+        rstudent=frozen_array(rstudent),
+        dffits=frozen_array(dffits),
+        cook_d=frozen_array(cook_d),
+        cov_r=frozen_array(cov_r),
+        tau2_del=frozen_array(tau2_del),
+        q_del=frozen_array(batch.q[1:]),
+        hat=frozen_array(hat),
+        weight=frozen_array(full.weights),
+        dfbetas=frozen_array(dfbetas),
+        influential=frozen_array(influential, bool),
         model=full,
     )
