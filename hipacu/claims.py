@@ -34,7 +34,7 @@ from hipacu.analysis import AnalysisResult, run_all
 from hipacu.evidence import Evidence, split_ids
 from hipacu.grading import LEVELS, Grade, grade
 
-__all__ = ["VERDICTS", "verdict", "grade_claims", "summary_of_findings", "sof_html", "compare_with_reviews"]
+__all__ = ["VERDICTS", "primary", "verdict", "grade_claims", "summary_of_findings", "sof_html", "compare_with_reviews"]
 
 VERDICTS = ("supported", "supported but overstated", "not supported", "contradicted", "not assessable",
             "mechanistic evidence, not graded")
@@ -44,13 +44,19 @@ _RANK = {v: k for k, v in LEVELS.items()}
 ARTICLE_SCHEDULE = {"per_week": (1.0, 2.0), "weeks": (4.0, 8.0), "minutes": (20.0, 40.0)}
 
 
+def primary(results: list[tuple[AnalysisResult, Grade]]) -> tuple[AnalysisResult, Grade] | None:
+    """The claim's primary analysis: with data and the highest certainty, the first listed on ties."""
+    with_data = [(r, g) for r, g in results if r.pooled is not None]
+    return max(with_data, key=lambda rg: rg[1].level) if with_data else None
+
+
 def verdict(kind: str, implied: str, results: list[tuple[AnalysisResult, Grade]]) -> tuple[str, str]:
     """``(verdict, reason)`` for one claim from its tested analyses (see module docstring)."""
     with_data = [(r, g) for r, g in results if r.pooled is not None]
     if kind == "quality":
         if not with_data:
             return "not assessable", "none of the tested analyses has usable data"
-        best = max(with_data, key=lambda rg: rg[1].level)
+        best = primary(results)
         names = "; ".join(f"{r.spec.id}: {g.certainty.replace('_', ' ')}" for r, g in with_data)
         if best[1].level >= 4:
             return "contradicted", f"{best[0].spec.id} reaches high certainty ({names})"
@@ -62,7 +68,7 @@ def verdict(kind: str, implied: str, results: list[tuple[AnalysisResult, Grade]]
         missing = sorted({lab for r, _ in results for lab in r.eligible.loc[r.eligible["data_status"] != "usable", "label"]})
         extra = f"; eligible studies without usable numbers: {', '.join(missing)}" if missing else ""
         return "not assessable", "no tested analysis has usable data" + extra
-    r, g = max(with_data, key=lambda rg: rg[1].level)  # highest certainty; first listed on ties
+    r, g = primary(results)
     p = r.pooled
     cert = g.certainty.replace("_", " ")
     text = f"{r.spec.id}: {r.effect_text()}, {cert} certainty"
@@ -179,15 +185,16 @@ def compare_with_reviews(r: AnalysisResult) -> pd.DataFrame:
                                        "comparable", "disagreement"])
 
 
-def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None = None) -> pd.DataFrame:
+def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None = None,
+                 grades: dict[str, Grade] | None = None) -> pd.DataFrame:
     """The article's claims with their verdicts.
 
-    Columns: ``claim_id, claim, wording, kind, implied_certainty, analyses, certainty, symbols,
-    statement, verdict, reason, reviews`` (``reviews``: published pooled results beside hipacu's,
+    Columns: ``claim_id, claim, wording, kind, implied_certainty, analyses, primary_analysis,
+    certainty, symbols, statement, verdict, reason, reviews`` (``reviews``: published pooled results beside hipacu's,
     with disagreements flagged).
     """
     results = run_all(evidence) if results is None else results
-    grades = {aid: grade(r) for aid, r in results.items()}
+    grades = {aid: grade(r) for aid, r in results.items()} if grades is None else grades
     out = []
     for _, c in evidence.claims.iterrows():
         aids = split_ids(c["analyses"])
@@ -201,11 +208,10 @@ def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None =
             v, reason = _dose_verdict(evidence, split_ids(c["studies"]))
         else:
             v, reason = verdict(c["kind"], c["implied_certainty"], tested)
-        with_data = [(r, g) for r, g in tested if r.pooled is not None]
-        primary = max(with_data, key=lambda rg: rg[1].level) if with_data else (tested[0] if tested else None)
+        main = primary(tested) or (tested[0] if tested else None)
         rv = ""
-        if primary is not None:
-            cmp = compare_with_reviews(primary[0])
+        if main is not None:
+            cmp = compare_with_reviews(main[0])
             parts = []
             for _, x in cmp.iterrows():
                 flag = " DISAGREES" if x["disagreement"] else ("" if x["comparable"] else " (other measure)")
@@ -214,16 +220,18 @@ def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None =
         out.append({
             "claim_id": c["claim_id"], "claim": c["claim"], "wording": c["wording"], "kind": c["kind"],
             "implied_certainty": c["implied_certainty"], "analyses": ";".join(aids),
-            "certainty": "" if primary is None or primary[0].pooled is None else primary[1].certainty,
-            "symbols": "" if primary is None or primary[0].pooled is None else primary[1].symbols,
-            "statement": "" if primary is None else primary[1].statement,
+            "primary_analysis": "" if main is None or main[0].pooled is None else main[0].spec.id,
+            "certainty": "" if main is None or main[0].pooled is None else main[1].certainty,
+            "symbols": "" if main is None or main[0].pooled is None else main[1].symbols,
+            "statement": "" if main is None else main[1].statement,
             "verdict": v, "reason": reason, "reviews": rv,
         })
     return pd.DataFrame(out)
 
 
 def summary_of_findings(evidence: Evidence, analyses: list[str] | None = None,
-                        results: dict[str, AnalysisResult] | None = None) -> pd.DataFrame:
+                        results: dict[str, AnalysisResult] | None = None,
+                        grades: dict[str, Grade] | None = None) -> pd.DataFrame:
     """A Summary of Findings table, one row per analysis, in the layout GRADEpro prints.
 
     Columns: ``outcome, analysis_id, participants_studies, effect, certainty, symbols, statement,
@@ -234,7 +242,7 @@ def summary_of_findings(evidence: Evidence, analyses: list[str] | None = None,
     rows = []
     for aid in ids:
         r = results[aid]
-        g = grade(r)
+        g = grade(r) if grades is None else grades[aid]
         notes = [f"{j.domain.replace('_', ' ')} ({j.rating:+d}{', override' if j.override else ''}): {j.rationale}"
                  for j in g.judgements if j.rating != 0 or j.override]
         unit = "patients" if r.spec.question == "frequency" else "participants"

@@ -248,14 +248,15 @@ def risk_of_bias(studies: pd.DataFrame, *, ax=None, weights: pd.Series | None = 
 # --------------------------------------------------------------------------- evidence map
 
 
-def evidence_map(claims: pd.DataFrame, results: dict, grades: dict, *, ax=None):
+def evidence_map(claims: pd.DataFrame, results: dict, *, ax=None):
     """One row per article claim: the primary analysis's effect and CI in units of its decision
     threshold (the MID, or the rate threshold), against the band of 'little or no effect', coloured by
     GRADE certainty, with the verdict. Claims without usable data, and mechanistic or dose claims,
     are shown as such.
 
-    ``claims`` is :func:`hipacu.claims.grade_claims` output; ``results`` and ``grades`` map analysis
-    ids to :class:`AnalysisResult` and :class:`Grade`.
+    ``claims`` is :func:`hipacu.claims.grade_claims` output (its ``primary_analysis`` and
+    ``certainty`` columns choose and colour each row); ``results`` maps analysis ids to
+    :class:`AnalysisResult`.
     """
     n = len(claims)
     ax = _ax(ax, (10, 0.9 + 0.5 * n))
@@ -263,13 +264,9 @@ def evidence_map(claims: pd.DataFrame, results: dict, grades: dict, *, ax=None):
     ax.axvline(0, color=PALETTE["grey"], lw=0.8, ls="--")
     for i, (_, c) in enumerate(claims.iterrows()):
         yv = n - i
-        aids = [a for a in str(c["analyses"]).split(";") if a]
-        primary = None
-        for a in aids:
-            if results[a].pooled is not None and (primary is None or grades[a].level > grades[primary].level):
-                primary = a
+        primary = c["primary_analysis"]  # chosen by hipacu.claims.primary, not here
         colour = CERTAINTY_COLOURS.get(c["certainty"] or "", PALETTE["grey"])
-        if primary is None:
+        if not primary:
             ax.text(0, yv, "no pooled data (" + c["kind"] + ")", ha="center", va="center", fontsize=8, color=PALETTE["grey"])
         else:
             lo, est, hi = results[primary].scaled_effect()

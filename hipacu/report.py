@@ -65,25 +65,21 @@ class ReportResult:
     seconds: float
 
 
-def _figures(ev, results, out: Path) -> list[Path]:
+def _figures(ev, results, grades, claims, sof, out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")  # the report writes files; it never opens windows
     import matplotlib.pyplot as plt
 
     from hipacu import plots
-    from hipacu.claims import grade_claims, summary_of_findings
-    from hipacu.grading import grade
 
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    grades = {aid: grade(r) for aid, r in results.items()}
-    claims = grade_claims(ev, results)
-    ax = plots.evidence_map(claims, results, grades)
+    ax = plots.evidence_map(claims, results)
     written += plots.save(ax.figure, figdir / "evidence_map")
     plt.close(ax.figure)
-    ax = plots.summary_of_findings(summary_of_findings(ev, results=results))
+    ax = plots.summary_of_findings(sof)
     written += plots.save(ax.figure, figdir / "summary_of_findings")
     plt.close(ax.figure)
     for aid, r in results.items():
@@ -107,10 +103,9 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.verdict{font-weight:600}"""
 
 
-def _index_html(ev, results, notebook_pages: list[tuple[str, str]], figures: list[Path], out: Path) -> str:
-    from hipacu.claims import grade_claims, sof_html, summary_of_findings
+def _index_html(ev, results, claims, sof, notebook_pages: list[tuple[str, str]], figures: list[Path]) -> str:
+    from hipacu.claims import sof_html
 
-    claims = grade_claims(ev, results)
     rows = "".join(
         f"<tr><td>{html.escape(c['claim_id'])}</td><td>{html.escape(c['claim'])}</td><td>{html.escape(c['wording'])}</td>"
         f"<td class='verdict'>{html.escape(c['verdict'])}</td><td>{html.escape(c['symbols'])} "
@@ -130,7 +125,7 @@ def _index_html(ev, results, notebook_pages: list[tuple[str, str]], figures: lis
 <p>{html.escape(ev.summary())}. Every number traces to a source in <code>evidence/</code>; certainty is graded with GRADE from the data.</p>
 <h2>Evidence map</h2><img src="figures/evidence_map.png" alt="evidence map">
 <h2>Claims</h2>{claims_table}
-<h2>Summary of findings</h2>{sof_html(summary_of_findings(ev, results=results))}
+<h2>Summary of findings</h2>{sof_html(sof)}
 <h2>Notebooks</h2><ul>{nb_links}</ul>
 <h2>Forest plots</h2>{forests}
 <h2>Risk of bias and dose</h2><img src="figures/risk_of_bias.png" alt="risk of bias"><img src="figures/dose.png" alt="dose">
@@ -147,7 +142,9 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     from nbconvert import HTMLExporter
 
     from hipacu.analysis import run_all
+    from hipacu.claims import grade_claims, summary_of_findings
     from hipacu.evidence import load_evidence
+    from hipacu.grading import grade
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -155,7 +152,10 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     ev = load_evidence(evidence)
     results = run_all(ev)
     log(f"analyses: {len(results)} run; {ev.summary()}")
-    figures = _figures(ev, results, out)
+    grades = {aid: grade(r) for aid, r in results.items()}  # graded once, used by every page and figure
+    claims = grade_claims(ev, results, grades)
+    sof = summary_of_findings(ev, results=results, grades=grades)
+    figures = _figures(ev, results, grades, claims, sof, out)
     log(f"figures: {len(figures)} files in {out / 'figures'}")
     nbs = notebooks(Path(notebook_dir) if notebook_dir else None)
     pages: list[tuple[str, str]] = []
@@ -183,7 +183,7 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     if failure is not None:
         raise failure
     index = out / "index.html"
-    index.write_text(_index_html(ev, results, pages, figures, out), encoding="utf-8")
+    index.write_text(_index_html(ev, results, claims, sof, pages, figures), encoding="utf-8")
     secs = time.perf_counter() - t0
     log(f"report: {index} ({secs:.1f} s)")
     return ReportResult(out, index, tuple(out / p for _, p in pages), tuple(figures), secs)

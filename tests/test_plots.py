@@ -76,8 +76,7 @@ def test_forest_labels_which_side_favours_acupuncture(bundled):
 def test_evidence_map_has_one_row_per_claim_and_marks_claims_without_data(bundled):
     ev, results = bundled
     claims = hipacu.grade_claims(ev, results)
-    grades = {a: hipacu.grade(r) for a, r in results.items()}
-    ax = plots.evidence_map(claims, results, grades)
+    ax = plots.evidence_map(claims, results)
     assert len(ax.get_yticks()) == len(claims)
     texts = [t.get_text() for t in ax.texts]
     assert sum("no pooled data" in t for t in texts) == int(claims["analyses"].eq("").sum())
