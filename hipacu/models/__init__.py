@@ -1,0 +1,1 @@
+"""Models: numpy/scipy only. Every result satisfies :class:`hipacu.models.protocol.SummaryEstimate`."""
