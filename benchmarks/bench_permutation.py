@@ -37,7 +37,7 @@ from importlib import metadata  # noqa: E402
 import numpy as np  # noqa: E402
 
 import hipacu  # noqa: E402
-from hipacu.regression import meta_regression  # noqa: E402
+from hipacu.models.regression import meta_regression  # noqa: E402
 
 TARGET_S = 10e-3  # 1,000 permutations, k = 20, one core
 N_PERM = 1000

@@ -1,4 +1,4 @@
-"""Benchmark hipacu.sensitivity: one batched engine call versus a Python loop of single fits.
+"""Benchmark hipacu.diagnostics.sensitivity: one batched engine call versus a Python loop of single fits.
 
 Run from the repository root::
 

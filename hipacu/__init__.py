@@ -10,48 +10,49 @@ from __future__ import annotations
 import importlib
 
 from hipacu import effects
-from hipacu.pooling import METHODS, ConvergenceWarning, PooledBatch, PooledEstimate, pool, pool_batch
+from hipacu.exceptions import ConvergenceError, ConvergenceWarning
+from hipacu.models.pooling import METHODS, PooledBatch, PooledEstimate, pool, pool_batch
 
 __version__ = "0.1.0"
 
 # name -> module providing it, imported on first access (PEP 562)
 _LAZY = {
-    "meta_regression": "hipacu.regression",
-    "subgroup_test": "hipacu.regression",
-    "MetaRegressionResult": "hipacu.regression",
-    "PermutationTestResult": "hipacu.regression",
-    "SubgroupResult": "hipacu.regression",
-    "mantel_haenszel": "hipacu.binary",
-    "peto": "hipacu.binary",
-    "MantelHaenszelResult": "hipacu.binary",
-    "PetoResult": "hipacu.binary",
-    "run_analysis": "hipacu.analysis",
-    "run_all": "hipacu.analysis",
-    "AnalysisResult": "hipacu.analysis",
-    "grade": "hipacu.grading",
-    "Grade": "hipacu.grading",
-    "grade_claims": "hipacu.claims",
-    "summary_of_findings": "hipacu.claims",
-    "sof_html": "hipacu.claims",
-    "compare_with_reviews": "hipacu.claims",
-    "q_profile": "hipacu.heterogeneity",
-    "HeterogeneityCI": "hipacu.heterogeneity",
+    "meta_regression": "hipacu.models.regression",
+    "subgroup_test": "hipacu.models.regression",
+    "MetaRegressionResult": "hipacu.models.regression",
+    "PermutationTestResult": "hipacu.models.regression",
+    "SubgroupResult": "hipacu.models.regression",
+    "mantel_haenszel": "hipacu.models.binary",
+    "peto": "hipacu.models.binary",
+    "MantelHaenszelResult": "hipacu.models.binary",
+    "PetoResult": "hipacu.models.binary",
+    "run_analysis": "hipacu.review.analysis",
+    "run_all": "hipacu.review.analysis",
+    "AnalysisResult": "hipacu.review.analysis",
+    "grade": "hipacu.review.grading",
+    "Grade": "hipacu.review.grading",
+    "grade_claims": "hipacu.review.claims",
+    "summary_of_findings": "hipacu.review.claims",
+    "sof_html": "hipacu.review.claims",
+    "compare_with_reviews": "hipacu.review.claims",
+    "q_profile": "hipacu.models.heterogeneity",
+    "HeterogeneityCI": "hipacu.models.heterogeneity",
     "load_evidence": "hipacu.evidence",
     "Evidence": "hipacu.evidence",
     "EvidenceError": "hipacu.evidence",
-    "leave_one_out": "hipacu.sensitivity",
-    "cumulative": "hipacu.sensitivity",
-    "influence": "hipacu.sensitivity",
-    "InfluenceDiagnostics": "hipacu.sensitivity",
-    "egger_test": "hipacu.bias",
-    "peters_test": "hipacu.bias",
-    "begg_test": "hipacu.bias",
-    "trim_and_fill": "hipacu.bias",
-    "funnel_contours": "hipacu.bias",
-    "EggerResult": "hipacu.bias",
-    "RankTestResult": "hipacu.bias",
-    "TrimFillResult": "hipacu.bias",
-    "FunnelContours": "hipacu.bias",
+    "leave_one_out": "hipacu.diagnostics.sensitivity",
+    "cumulative": "hipacu.diagnostics.sensitivity",
+    "influence": "hipacu.diagnostics.sensitivity",
+    "InfluenceDiagnostics": "hipacu.diagnostics.sensitivity",
+    "egger_test": "hipacu.diagnostics.bias",
+    "peters_test": "hipacu.diagnostics.bias",
+    "begg_test": "hipacu.diagnostics.bias",
+    "trim_and_fill": "hipacu.diagnostics.bias",
+    "funnel_contours": "hipacu.diagnostics.bias",
+    "EggerResult": "hipacu.diagnostics.bias",
+    "RankTestResult": "hipacu.diagnostics.bias",
+    "TrimFillResult": "hipacu.diagnostics.bias",
+    "FunnelContours": "hipacu.diagnostics.bias",
 }
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "PooledBatch",
     "METHODS",
     "ConvergenceWarning",
+    "ConvergenceError",
     *_LAZY,
 ]
 
@@ -71,8 +73,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("plots", "heterogeneity", "evidence", "analysis", "grading", "claims", "bias", "sensitivity",
-                "regression", "binary", "report"):
+    if name in ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions"):
         return importlib.import_module(f"hipacu.{name}")
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
 

@@ -35,7 +35,7 @@ def _load(path: str | None):
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from hipacu.claims import grade_claims
+    from hipacu.review.claims import grade_claims
 
     ev = _load(args.evidence)
     if ev is None:

@@ -63,14 +63,14 @@ def _diamond(ax, est, lo, hi, yv, colour, label=None):
 
 def forest(result, *, ax=None, subgroups=None, groups=None, show_rob: bool = True, xlabel: str | None = None,
            title: str | None = None):
-    """Forest plot of an :class:`~hipacu.analysis.AnalysisResult`.
+    """Forest plot of an :class:`~hipacu.review.analysis.AnalysisResult`.
 
     Rows: study label, n, effect (95% CI) as text and weight; squares sized by weight; the pooled
     diamond spans the result's CI; a bar below it shows the prediction interval (k >= 2); an optional
     column of risk-of-bias dots. The axis says which side favours the intervention; ratio measures use
     a log axis.
 
-    Subgroups: pass ``subgroups``, a :class:`hipacu.regression.SubgroupResult` fitted on the analysis's
+    Subgroups: pass ``subgroups``, a :class:`hipacu.models.regression.SubgroupResult` fitted on the analysis's
     studies, and ``groups``, each included study's group label (in the order of ``result.included``);
     :meth:`AnalysisResult.subgroups` returns both. Studies are then listed under their group with a
     subtotal diamond from the subgroup's pooled estimate, and the test for subgroup differences is
@@ -175,8 +175,8 @@ def forest(result, *, ax=None, subgroups=None, groups=None, show_rob: bool = Tru
 def funnel(yi, vi, contours, *, ax=None, filled=None, xlabel: str = "effect"):
     """Contour-enhanced funnel plot.
 
-    ``contours`` is a :class:`hipacu.bias.FunnelContours` (its lines are drawn as shaded regions);
-    ``filled`` an optional :class:`hipacu.bias.TrimFillResult` whose imputed studies are drawn open.
+    ``contours`` is a :class:`hipacu.diagnostics.bias.FunnelContours` (its lines are drawn as shaded regions);
+    ``filled`` an optional :class:`hipacu.diagnostics.bias.TrimFillResult` whose imputed studies are drawn open.
     """
     ax = _ax(ax, (5, 4))
     se = np.sqrt(np.asarray(vi, float))
@@ -254,7 +254,7 @@ def evidence_map(claims: pd.DataFrame, results: dict, *, ax=None):
     GRADE certainty, with the verdict. Claims without usable data, and mechanistic or dose claims,
     are shown as such.
 
-    ``claims`` is :func:`hipacu.claims.grade_claims` output (its ``primary_analysis`` and
+    ``claims`` is :func:`hipacu.review.claims.grade_claims` output (its ``primary_analysis`` and
     ``certainty`` columns choose and colour each row); ``results`` maps analysis ids to
     :class:`AnalysisResult`.
     """
@@ -264,7 +264,7 @@ def evidence_map(claims: pd.DataFrame, results: dict, *, ax=None):
     ax.axvline(0, color=PALETTE["grey"], lw=0.8, ls="--")
     for i, (_, c) in enumerate(claims.iterrows()):
         yv = n - i
-        primary = c["primary_analysis"]  # chosen by hipacu.claims.primary, not here
+        primary = c["primary_analysis"]  # chosen by hipacu.review.claims.primary, not here
         colour = CERTAINTY_COLOURS.get(c["certainty"] or "", PALETTE["grey"])
         if not primary:
             ax.text(0, yv, "no pooled data (" + c["kind"] + ")", ha="center", va="center", fontsize=8, color=PALETTE["grey"])
@@ -290,7 +290,7 @@ def evidence_map(claims: pd.DataFrame, results: dict, *, ax=None):
 
 
 def summary_of_findings(sof: pd.DataFrame, *, ax=None):
-    """The Summary of Findings table (:func:`hipacu.claims.summary_of_findings`) drawn as a figure."""
+    """The Summary of Findings table (:func:`hipacu.review.claims.summary_of_findings`) drawn as a figure."""
     ax = _ax(ax, (12, 0.8 + 0.55 * len(sof)))
     ax.axis("off")
     cols = ["outcome", "participants_studies", "effect", "symbols", "certainty"]
@@ -312,7 +312,7 @@ def summary_of_findings(sof: pd.DataFrame, *, ax=None):
 
 def sensitivity(loo: pd.DataFrame, cum: pd.DataFrame | None = None, *, ax=None, pooled=None):
     """Leave-one-out (and optionally cumulative) estimates with their CIs, from
-    :func:`hipacu.sensitivity.leave_one_out` / :func:`cumulative` DataFrames; ``pooled`` (a
+    :func:`hipacu.diagnostics.sensitivity.leave_one_out` / :func:`cumulative` DataFrames; ``pooled`` (a
     PooledEstimate) draws the full estimate as a reference line."""
     frames = [("leave one out", loo)] + ([("cumulative", cum)] if cum is not None else [])
     if ax is None:

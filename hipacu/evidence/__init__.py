@@ -229,7 +229,7 @@ class Evidence:
 
 def bundled_evidence_path() -> Path:
     """The ``evidence/`` folder shipped beside the package (a source checkout or editable install)."""
-    return Path(__file__).resolve().parent.parent / "evidence"
+    return Path(__file__).resolve().parents[2] / "evidence"
 
 
 # --------------------------------------------------------------------------- reading
@@ -480,7 +480,7 @@ def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[dict], analysis_ids: 
 
 def _read_analyses(path: Path, problems: list[Problem]) -> tuple[list[dict], set[str] | None]:
     """Valid analyses, and the ids of all analyses (None when the file could not be read)."""
-    from hipacu.pooling import METHODS
+    from hipacu.models.pooling import METHODS
 
     if not path.exists():
         problems.append(Problem("analyses.toml", None, None, f"file is missing from {path.parent}"))

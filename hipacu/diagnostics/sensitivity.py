@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from hipacu._checks import as_1d, check_choice, check_model_options, check_same_length, frozen_array
-from hipacu.pooling import METHODS, PooledEstimate, pool_batch
+from hipacu.models.pooling import METHODS, PooledEstimate, pool_batch
 
 __all__ = ["leave_one_out", "cumulative", "influence", "InfluenceDiagnostics", "SENSITIVITY_COLUMNS"]
 

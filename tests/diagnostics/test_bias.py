@@ -1,4 +1,4 @@
-"""hipacu.bias (small-study effects) against metafor 3.8.
+"""hipacu.diagnostics.bias (small-study effects) against metafor 3.8.
 
 Reference values: tests/reference/metafor_bias.json, written by tests/reference/make_metafor_bias.R
 (versions in its ``meta`` block). Every case runs through the public API.
@@ -24,7 +24,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import hipacu
-from hipacu import bias
+from hipacu.diagnostics import bias
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, TOL_ITERATIVE, load_reference
 
 REF = load_reference("metafor_bias.json")

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 import hipacu
 from hipacu import effects
-from hipacu.pooling import ConvergenceWarning
+from hipacu.exceptions import ConvergenceWarning
 
 YI = [0.1, 0.3, 0.5, -0.2, 0.8]
 VI = [0.04, 0.05, 0.1, 0.03, 0.2]
@@ -55,7 +55,7 @@ def test_knha_uses_t_on_k_minus_1_df():
 
 
 def test_non_convergence_sets_flag_and_warns(monkeypatch):
-    monkeypatch.setattr(hipacu.pooling, "MAXITER", 1)
+    monkeypatch.setattr(hipacu.models.pooling, "MAXITER", 1)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         r = hipacu.pool(YI, VI, method="REML")
     assert r.converged is False

@@ -15,7 +15,7 @@ from scipy import special
 
 from hipacu import effects
 from hipacu.evidence import AnalysisSpec, Evidence
-from hipacu.pooling import PooledEstimate, pool
+from hipacu.models.pooling import PooledEstimate, pool
 
 __all__ = ["AnalysisResult", "run_analysis", "run_all", "RATIO_MEASURES", "MIN_K_SMALL_STUDY_TESTS"]
 
@@ -116,9 +116,9 @@ class AnalysisResult:
     def subgroups(self, column: str, *, tau2: str = "separate"):
         """Subgroup analysis of the pooled studies by a study-level column of ``included`` (e.g.
         ``"intervention"``, ``"condition"``, ``"rob_overall"``): returns ``(groups, SubgroupResult)``
-        with the analysis's model (:func:`hipacu.regression.subgroup_test`), ready for
+        with the analysis's model (:func:`hipacu.models.regression.subgroup_test`), ready for
         :func:`hipacu.plots.forest`."""
-        from hipacu.regression import subgroup_test
+        from hipacu.models.regression import subgroup_test
 
         if column not in self.included.columns:
             raise ValueError(f"column={column!r} is not a column of the included studies; choose one of "
@@ -336,7 +336,7 @@ def run_analysis(evidence: Evidence, analysis_id: str) -> AnalysisResult:
 
     diagnostics: dict = {}
     if pooled is not None and pooled.k >= MIN_K_SMALL_STUDY_TESTS:
-        from hipacu.bias import egger_test, trim_and_fill
+        from hipacu.diagnostics.bias import egger_test, trim_and_fill
 
         try:
             diagnostics["egger"] = egger_test(pooled.yi, pooled.vi)

@@ -21,7 +21,7 @@ hipacu                                 metafor
 Pooling inside trim-and-fill uses :func:`hipacu.pool` (the vectorised engine). The regression
 tests fit a two-column model (intercept + predictor); for ``model="rma"`` that is a mixed-effects
 meta-regression (metafor ``rma.uni`` with ``mods``) fitted by the engine of
-:mod:`hipacu.regression`, as is the slope that chooses trim-and-fill's side.
+:mod:`hipacu.models.regression`, as is the slope that chooses trim-and-fill's side.
 
 References
 ----------
@@ -57,8 +57,9 @@ import numpy as np
 from scipy import linalg, special
 
 from hipacu._checks import as_1d, check_choice, check_level, check_same_length, format_p, frozen_array
-from hipacu.pooling import MAXITER, METHODS, ConvergenceWarning, PooledEstimate, pool
-from hipacu.regression import _fit_coefficients
+from hipacu.exceptions import ConvergenceWarning
+from hipacu.models.pooling import MAXITER, METHODS, PooledEstimate, pool
+from hipacu.models.regression import _fit_coefficients
 
 __all__ = [
     "EggerResult",
@@ -255,7 +256,7 @@ def _lm_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray):
 def _rma_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, knha: bool):
     """Fixed/mixed-effects meta-regression (metafor ``rma.uni(yi, vi, mods=X, intercept=FALSE)``).
 
-    Fitted by the meta-regression engine of :mod:`hipacu.regression` (``b = (X'WX)⁻¹X'Wy``,
+    Fitted by the meta-regression engine of :mod:`hipacu.models.regression` (``b = (X'WX)⁻¹X'Wy``,
     ``Var(b) = (X'WX)⁻¹`` with ``W = diag(1/(v + τ²))``; with ``knha`` the variance is scaled by
     ``Σ w (y - Xb)² / (k-p)`` and tests use t on ``k - p`` df, Knapp & Hartung 2003). Here a τ²
     estimator that does not converge in ``MAXITER`` iterations is an error (metafor stops too), and

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import hipacu
-from hipacu.binary import MH_MEASURES, mantel_haenszel, peto
+from hipacu.models.binary import MH_MEASURES, mantel_haenszel, peto
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, load_reference
 
 REF = load_reference("metafor_binary.json")

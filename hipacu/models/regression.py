@@ -23,7 +23,7 @@ scoring (start ``max(0, HE)``, step halving at 0, ``ll0check``) with two shortcu
 fixed point unchanged: a secant step once the root is bracketed or the scoring steps shrink slowly,
 and a direct stop at 0 when the scoring step at 0 also points below 0.
 
-The regression tests of :mod:`hipacu.bias` (``model="rma"``) and trim-and-fill's choice of side fit
+The regression tests of :mod:`hipacu.diagnostics.bias` (``model="rma"``) and trim-and-fill's choice of side fit
 their two-column models with this engine too (:func:`_fit_coefficients`).
 
 Subgroup analyses (:func:`subgroup_test`) pool each subgroup with :func:`hipacu.pool_batch` (one
@@ -39,9 +39,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import special
 
-from hipacu import pooling
+from hipacu.models import pooling
 from hipacu._checks import as_1d, check_choice, check_flag, check_model_options, check_same_length, format_p, frozen_array
-from hipacu.pooling import METHODS, ConvergenceWarning, PooledEstimate, pool, pool_batch
+from hipacu.exceptions import ConvergenceWarning
+from hipacu.models.pooling import METHODS, PooledEstimate, pool, pool_batch
 
 __all__ = [
     "REGRESSION_METHODS",
@@ -309,7 +310,7 @@ def _fisher(kind: str):
 def _reg_pm(Y, V, d: _Design, tol, maxiter):
     """Paule & Mandel (1982): root of ``y'P(τ²)y = k - p`` (0 if ``y'P(0)y < k - p``).
 
-    Safeguarded Newton (``d(y'Py)/dτ² = -y'PPy``) with bisection, as :func:`hipacu.pooling.tau2_pm`;
+    Safeguarded Newton (``d(y'Py)/dτ² = -y'PPy``) with bisection, as :func:`hipacu.models.pooling.tau2_pm`;
     metafor ``"PM"`` (``uniroot`` on the same function).
     """
     n = len(Y)
@@ -390,7 +391,7 @@ def _coefficients(Y, V, d: _Design, tau2, knha: bool, btt: np.ndarray):
 
 @dataclass(frozen=True)
 class _CoefficientFit:
-    """One meta-regression reduced to its coefficient tests (what :mod:`hipacu.bias` needs).
+    """One meta-regression reduced to its coefficient tests (what :mod:`hipacu.diagnostics.bias` needs).
 
     ``coefficients`` and ``se`` in the coordinates of ``X``; ``df`` of the coefficient tests (``k - p``
     with ``knha``, ``inf`` otherwise); the truncated ``tau2`` and whether its estimator converged.

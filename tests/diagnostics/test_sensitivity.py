@@ -1,4 +1,4 @@
-"""hipacu.sensitivity (leave-one-out, cumulative, influence) against metafor 3.8.
+"""hipacu.diagnostics.sensitivity (leave-one-out, cumulative, influence) against metafor 3.8.
 
 Reference values: tests/reference/metafor_sensitivity.json, written by
 tests/reference/make_metafor_sensitivity.R (versions recorded in its ``meta`` block):
@@ -24,8 +24,8 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 import hipacu
-from hipacu import sensitivity
-from hipacu.sensitivity import SENSITIVITY_COLUMNS, cumulative, influence, leave_one_out
+from hipacu.diagnostics import sensitivity
+from hipacu.diagnostics.sensitivity import SENSITIVITY_COLUMNS, cumulative, influence, leave_one_out
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, TOL_ITERATIVE, load_reference
 
 REF = load_reference("metafor_sensitivity.json")

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from hipacu.analysis import AnalysisResult
+from hipacu.review.analysis import AnalysisResult
 
 __all__ = ["Rule", "RULES", "DOMAINS", "LEVELS", "Judgement", "Grade", "grade", "Context", "context",
            "OPTIMAL_INFORMATION_SIZE", "rules_frame"]

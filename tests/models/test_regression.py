@@ -29,8 +29,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 import hipacu
-from hipacu import pooling
-from hipacu.regression import REGRESSION_METHODS, MetaRegressionResult, meta_regression, subgroup_test
+from hipacu.models import pooling
+from hipacu.models.regression import REGRESSION_METHODS, MetaRegressionResult, meta_regression, subgroup_test
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, TOL_ITERATIVE, load_reference
 
 REF = load_reference("metafor_regression.json")
@@ -266,7 +266,7 @@ def test_knha_uses_t_and_f_on_k_minus_p_df():
 def test_non_convergence_sets_the_flag_and_warns(monkeypatch):
     c = next(c for c in REF["regression"] if c["id"] == "bcg_ablat_year/REML/z")
     monkeypatch.setattr(pooling, "MAXITER", 1)
-    with pytest.warns(pooling.ConvergenceWarning, match="did not converge"):
+    with pytest.warns(hipacu.ConvergenceWarning, match="did not converge"):
         res = meta_regression(c["yi"], c["vi"], _mods(c))
     assert res.converged is False
     assert "did not converge" in res.summary()
@@ -371,7 +371,7 @@ def test_exact_permutation_test_matches_metafor(case):
     exp = case["expected"]
     assert_allclose(res.statistic, np.atleast_1d(exp["statistic"]), rtol=TOL_ITERATIVE)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pooling.ConvergenceWarning)  # local-maximum resets inside refits
+        warnings.simplefilter("ignore", hipacu.ConvergenceWarning)  # local-maximum resets inside refits
         pt = res.permutation_test(10, exact=True)
     assert pt.exact and pt.n == exp["n"] and pt.n_failed == 0
     assert_allclose(pt.pval, np.atleast_1d(exp["pval"]), rtol=1e-12)
@@ -418,7 +418,7 @@ def test_batched_permutations_equal_a_loop_of_full_fits(method):
     perm[0] = np.arange(len(y))
     for i in (0, 1, 17, 39):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pooling.ConvergenceWarning)
+            warnings.simplefilter("ignore", hipacu.ConvergenceWarning)
             one = meta_regression(y[perm[i]], v[perm[i]], M, method=method, knha=True)
         assert_allclose(pt.statistic_perm[i], one.statistic, rtol=TOL_ITERATIVE, atol=ATOL_ZERO)
         assert_allclose(pt.qm_perm[i], one.qm, rtol=TOL_ITERATIVE, atol=ATOL_ZERO)
@@ -465,7 +465,7 @@ def test_permutation_test_bad_arguments_raise():
 def test_permutation_refits_that_do_not_converge_are_left_out_with_a_warning(monkeypatch):
     res = _perm_fit(REF["permutation_random"] | {"knha": False})
     monkeypatch.setattr(pooling, "MAXITER", 5)
-    with pytest.warns(pooling.ConvergenceWarning, match="left out of the permutation p-values"):
+    with pytest.warns(hipacu.ConvergenceWarning, match="left out of the permutation p-values"):
         pt = res.permutation_test(200, seed=1)
     assert 0 < pt.n_failed < 200
     assert 0 <= pt.qm_pval <= 1 and np.all((0 <= pt.pval) & (pt.pval <= 1))

@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hipacu.analysis import AnalysisResult, run_all
+from hipacu.review.analysis import AnalysisResult, run_all
 from hipacu.evidence import Evidence, split_ids
-from hipacu.grading import LEVELS, Grade, grade
+from hipacu.review.grading import LEVELS, Grade, grade
 
 __all__ = ["VERDICTS", "primary", "verdict", "grade_claims", "summary_of_findings", "sof_html", "compare_with_reviews"]
 

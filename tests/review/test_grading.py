@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from hipacu.analysis import run_analysis
-from hipacu.claims import VERDICTS, grade_claims, summary_of_findings, sof_html
+from hipacu.review.analysis import run_analysis
+from hipacu.review.claims import VERDICTS, grade_claims, summary_of_findings, sof_html
 from hipacu.evidence import load_evidence
-from hipacu.grading import DOMAINS, OPTIMAL_INFORMATION_SIZE, RULES, Context, _judge, grade, rules_frame
+from hipacu.review.grading import DOMAINS, OPTIMAL_INFORMATION_SIZE, RULES, Context, _judge, grade, rules_frame
 from evidence_fixture import ANALYSES, CLAIM, OUTCOME, STUDY, make_folder
 
 NEUTRAL = Context(k=5, participants=1000, question="effect", weight_high_rob=0.0, weight_concerns_rob=0.0,
@@ -146,7 +146,7 @@ def test_override_replaces_the_domain_and_keeps_the_computed_rating(tmp_path):
 
 @pytest.mark.parametrize("level, phrase", [(4, "reduces pain"), (3, "probably reduces pain"), (2, "may reduce pain")])
 def test_statement_wording_follows_certainty(tmp_path, level, phrase):
-    from hipacu.grading import statement
+    from hipacu.review.grading import statement
 
     trials = [_trial(i, "low", 100, 40.0) for i in range(3)]
     r = run_analysis(_folder(tmp_path, trials), "sham_pain")
@@ -195,6 +195,6 @@ def test_cli_grade_on_broken_evidence_exits_1_without_traceback(tmp_path):
 def test_readme_documents_every_rule_of_the_table():
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     for _, r in rules_frame().iterrows():
         assert f"| {r.domain.replace('_', ' ')} | {r.rating:+d} | {r.criterion} | {r.guidance} |" in readme

@@ -1,4 +1,4 @@
-"""hipacu.bias: identities, edge cases and bad input, each stated in the test name."""
+"""hipacu.diagnostics.bias: identities, edge cases and bad input, each stated in the test name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import hipacu
-from hipacu import bias
+from hipacu.diagnostics import bias
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, load_reference
 
 DATA = load_reference("metafor_bias.json")["datasets"]

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 from scipy import special
 
+from hipacu.exceptions import ConvergenceWarning
 from hipacu._checks import as_1d, check_model_options, check_same_length, format_p, frozen_array
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
     "TAU2_ESTIMATORS",
     "PooledEstimate",
     "PooledBatch",
-    "ConvergenceWarning",
     "pool",
     "pool_batch",
 ]
@@ -33,10 +33,6 @@ __all__ = [
 TOL = 1e-12
 #: Iteration cap of the iterative estimators.
 MAXITER = 1000
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative tau² estimator stopped before meeting its tolerance."""
 
 
 class _Data:
@@ -505,9 +501,9 @@ class PooledEstimate:
     def heterogeneity_ci(self, level: float = 0.95):
         """Q-profile confidence intervals for τ², I² and H² (Viechtbauer 2007).
 
-        See :func:`hipacu.heterogeneity.q_profile`; metafor ``confint(rma(...))``.
+        See :func:`hipacu.models.heterogeneity.q_profile`; metafor ``confint(rma(...))``.
         """
-        from hipacu.heterogeneity import q_profile
+        from hipacu.models.heterogeneity import q_profile
 
         return q_profile(self.yi, self.vi, level=level)
 

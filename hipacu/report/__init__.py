@@ -27,7 +27,7 @@ class NotebookFailed(RuntimeError):
 
 
 def bundled_notebooks_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def notebooks(folder: Path | None = None) -> list[Path]:
@@ -104,7 +104,7 @@ th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.verdict{font-wei
 
 
 def _index_html(ev, results, claims, sof, notebook_pages: list[tuple[str, str]], figures: list[Path]) -> str:
-    from hipacu.claims import sof_html
+    from hipacu.review.claims import sof_html
 
     rows = "".join(
         f"<tr><td>{html.escape(c['claim_id'])}</td><td>{html.escape(c['claim'])}</td><td>{html.escape(c['wording'])}</td>"
@@ -141,10 +141,10 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     """
     from nbconvert import HTMLExporter
 
-    from hipacu.analysis import run_all
-    from hipacu.claims import grade_claims, summary_of_findings
+    from hipacu.review.analysis import run_all
+    from hipacu.review.claims import grade_claims, summary_of_findings
     from hipacu.evidence import load_evidence
-    from hipacu.grading import grade
+    from hipacu.review.grading import grade
 
     t0 = time.perf_counter()
     out = Path(out)
