@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["as_1d", "check_same_length", "check_choice", "check_level", "check_flag", "check_model_options",
-           "frozen_array", "format_p"]
+           "frozen_array", "format_p", "two_by_two"]
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -130,3 +130,17 @@ def frozen_array(values: Any, dtype=float) -> np.ndarray:
 def format_p(p: float) -> str:
     """A p-value as metafor prints it: ``< .0001`` or four decimals."""
     return "< .0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def two_by_two(events1, total1, events2, total2):
+    """Checked 2×2 cells ``(a, b, c, d)`` per study from events and totals per arm (events <= total)."""
+    a = as_1d(events1, "events1", nonnegative=True, integer=True)
+    n1 = as_1d(total1, "total1", integer=True, min_value=1)
+    c = as_1d(events2, "events2", nonnegative=True, integer=True)
+    n2 = as_1d(total2, "total2", integer=True, min_value=1)
+    check_same_length(events1=a, total1=n1, events2=c, total2=n2)
+    for ev, tot, en, tn in ((a, n1, "events1", "total1"), (c, n2, "events2", "total2")):
+        if (ev > tot).any():
+            i = int(np.flatnonzero(ev > tot)[0])
+            raise ValueError(f"{en}[{i}] = {ev[i]:g} exceeds {tn}[{i}] = {tot[i]:g}; events must be <= total")
+    return a, n1 - a, c, n2 - c

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from hipacu._checks import as_1d, check_choice, check_level, check_same_length, frozen_array
+from hipacu._checks import two_by_two, as_1d, check_choice, check_level, check_same_length, frozen_array
 
 __all__ = [
     "EffectSizes",
@@ -145,19 +145,6 @@ def log_ratio_of_means(mean1, sd1, n1, mean2, sd2, n2) -> EffectSizes:
 # --------------------------------------------------------------------------- binary
 
 
-def _tables(events1, total1, events2, total2):
-    a = as_1d(events1, "events1", nonnegative=True, integer=True)
-    n1 = as_1d(total1, "total1", integer=True, min_value=1)
-    c = as_1d(events2, "events2", nonnegative=True, integer=True)
-    n2 = as_1d(total2, "total2", integer=True, min_value=1)
-    check_same_length(events1=a, total1=n1, events2=c, total2=n2)
-    for ev, tot, en, tn in ((a, n1, "events1", "total1"), (c, n2, "events2", "total2")):
-        if (ev > tot).any():
-            i = int(np.flatnonzero(ev > tot)[0])
-            raise ValueError(f"{en}[{i}] = {ev[i]:g} exceeds {tn}[{i}] = {tot[i]:g}; events must be <= total")
-    return a, n1 - a, c, n2 - c
-
-
 def _zero_cell_mask(cells: np.ndarray, add: float, to: str) -> np.ndarray:
     """Which studies get ``add`` added to every cell (metafor ``escalc`` rules).
 
@@ -200,7 +187,7 @@ def log_risk_ratio(events1, total1, events2, total2, *, add: float = 0.5, to: st
     if any has a zero cell; ``"none"``). Double-zero studies are kept and corrected, as
     ``escalc(drop00=FALSE)`` does. metafor ``escalc("RR")``.
     """
-    a, b, c, d = _tables(events1, total1, events2, total2)
+    a, b, c, d = two_by_two(events1, total1, events2, total2)
     cells, mask = _corrected_cells(
         np.column_stack([a, b, c, d]), add, to, "log risk ratio", lambda x: (x[:, 0] == 0) | (x[:, 2] == 0)
     )
@@ -214,7 +201,7 @@ def log_odds_ratio(events1, total1, events2, total2, *, add: float = 0.5, to: st
 
     Zero cells as in :func:`log_risk_ratio`. metafor ``escalc("OR")``.
     """
-    a, b, c, d = _tables(events1, total1, events2, total2)
+    a, b, c, d = two_by_two(events1, total1, events2, total2)
     cells, mask = _corrected_cells(np.column_stack([a, b, c, d]), add, to, "log odds ratio", lambda x: (x == 0).any(axis=1))
     a, b, c, d = cells.T
     return EffectSizes(np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d, "OR", mask)
@@ -226,7 +213,7 @@ def risk_difference(events1, total1, events2, total2, *, add: float = 0.5, to: s
     metafor applies the zero-cell correction to RD too (``escalc("RD")``); so does this
     function by default. Pass ``add=0`` for the uncorrected difference.
     """
-    a, b, c, d = _tables(events1, total1, events2, total2)
+    a, b, c, d = two_by_two(events1, total1, events2, total2)
     cells, mask = _corrected_cells(np.column_stack([a, b, c, d]), add, to, "risk difference", lambda x: np.zeros(len(x), bool))
     a, b, c, d = cells.T
     n1, n2 = a + b, c + d

@@ -6,7 +6,9 @@ message text; catch the class you expect.
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceError", "ConvergenceWarning"]
+__all__ = ["ConvergenceError", "ConvergenceWarning", "user_stacklevel"]
+
+import sys
 
 
 class ConvergenceWarning(UserWarning):
@@ -16,3 +18,12 @@ class ConvergenceWarning(UserWarning):
 
 class ConvergenceError(RuntimeError):
     """An iterative estimator could not produce a usable result at all (no last iterate to return)."""
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for :func:`warnings.warn` that points at the first frame outside hipacu, so a
+    warning names the user's line whatever the depth of the call inside the library."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("hipacu."):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -58,8 +58,9 @@ from scipy import linalg, special
 
 from hipacu._checks import as_1d, check_choice, check_level, check_same_length, format_p, frozen_array
 from hipacu.exceptions import ConvergenceWarning
-from hipacu.models.pooling import MAXITER, METHODS, PooledEstimate, pool
-from hipacu.models.regression import _fit_coefficients
+from hipacu.models.pooling import METHODS, PooledEstimate, pool
+from hipacu.models.tau2 import MAXITER
+from hipacu.models.regression import coefficient_fit
 
 __all__ = [
     "EggerResult",
@@ -263,7 +264,7 @@ def _rma_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, knha: boo
     so is a perfect fit under ``knha``.
     """
     k, p = X.shape
-    fit = _fit_coefficients(y, v, X, method, knha, maxiter=MAXITER)
+    fit = coefficient_fit(y, v, X, method, knha, maxiter=MAXITER)
     if not fit.converged:
         how = "Fisher-scoring iterations (metafor: 'Fisher scoring algorithm did not converge')"
         raise ValueError(

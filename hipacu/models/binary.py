@@ -33,7 +33,8 @@ import numpy as np
 from scipy import special
 
 from hipacu._checks import check_choice, check_level, format_p
-from hipacu.effects import _tables, log_odds_ratio, log_risk_ratio, risk_difference
+from hipacu._checks import two_by_two
+from hipacu.effects import log_odds_ratio, log_risk_ratio, risk_difference
 
 __all__ = ["MH_MEASURES", "BackTransformed", "MantelHaenszelResult", "PetoResult", "mantel_haenszel", "peto"]
 
@@ -227,7 +228,7 @@ def mantel_haenszel(events1, total1, events2, total2, *, measure: str = "RR", le
     """
     check_choice(measure, "measure", MH_MEASURES)
     lev = check_level(level)
-    a, b, c, d = _tables(events1, total1, events2, total2)
+    a, b, c, d = two_by_two(events1, total1, events2, total2)
     n1, n2 = a + b, c + d
     N = n1 + n2
     k = len(a)
@@ -337,7 +338,7 @@ def peto(events1, total1, events2, total2, *, level: float = 0.95) -> PetoResult
         "Peto's method cannot be used").
     """
     lev = check_level(level)
-    a, b, c, d = _tables(events1, total1, events2, total2)
+    a, b, c, d = two_by_two(events1, total1, events2, total2)
     n1, n2 = a + b, c + d
     N = n1 + n2
     xt, yt = a + c, b + d

@@ -8,23 +8,13 @@ matrix product ``(n, k) @ (k, p²)`` and nothing loops over permutations in Pyth
 
 The model is ``y = X β + u + ε`` with ``u ~ N(0, τ²)`` and ``ε ~ N(0, v)``; ``β`` is the weighted
 least-squares solution with ``W = diag(1 / (v + τ²))`` and ``Var(β̂) = (X'WX)⁻¹`` (Raudenbush 2009;
-Viechtbauer 2010, section 3.3). Every τ² estimator is metafor 3.8 ``rma.uni``'s formula written
-with the projection ``P = W - W X (X'WX)⁻¹ X'W``; traces are computed from p × p products, never
-from a k × k matrix:
-
-* ``y'Py = Σ w e²`` with ``e = y - X β̂``;  ``y'PPy = Σ (w e)²``;
-* ``tr P = Σ w - tr((X'WX)⁻¹ X'W²X)``;
-* ``tr PP = Σ w² - 2 tr((X'WX)⁻¹ X'W³X) + tr([(X'WX)⁻¹ X'W²X]²)``.
-
-Numerics: the fits run on the orthonormal basis ``Q`` of ``X = QR`` (``P`` depends on the column span
-only) and the coefficients are mapped back through ``R⁻¹``, which keeps full precision for
-moderators such as the publication year next to an intercept. ML, REML and EB use metafor's Fisher
-scoring (start ``max(0, HE)``, step halving at 0, ``ll0check``) with two shortcuts that leave the
-fixed point unchanged: a secant step once the root is bracketed or the scoring steps shrink slowly,
-and a direct stop at 0 when the scoring step at 0 also points below 0.
+Viechtbauer 2010, section 3.3). τ² comes from the one estimator registry of
+:mod:`hipacu.models.tau2` (the same functions that pool an intercept-only model), run on a
+:class:`~hipacu.models.tau2.DesignSpace`: traces from p × p products in the orthonormal basis of
+``X``, never from a k × k matrix.
 
 The regression tests of :mod:`hipacu.diagnostics.bias` (``model="rma"``) and trim-and-fill's choice of side fit
-their two-column models with this engine too (:func:`_fit_coefficients`).
+their two-column models with this engine too (:func:`coefficient_fit`).
 
 Subgroup analyses (:func:`subgroup_test`) pool each subgroup with :func:`hipacu.pool_batch` (one
 row per subgroup) or fit one meta-regression on the group factor (common τ²).
@@ -39,7 +29,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import special
 
-from hipacu.models import pooling
+from hipacu.models import tau2 as _tau2_module
+from hipacu.models.tau2 import Design, DesignSpace, _inv, _rowsum, _tr, estimate_tau2
 from hipacu._checks import as_1d, check_choice, check_flag, check_model_options, check_same_length, format_p, frozen_array
 from hipacu.exceptions import ConvergenceWarning
 from hipacu.models.pooling import METHODS, PooledEstimate, pool, pool_batch
@@ -62,316 +53,13 @@ COMPTOL = float(np.sqrt(np.finfo(float).eps))
 MAX_EXACT = 2_000_000
 #: Rows fitted per chunk in a permutation test (bounds memory for exact tests).
 _CHUNK = 65_536
-#: Largest secant step, as a multiple of the Fisher-scoring step, taken without a bracket.
-_SECANT_REACH = 10.0
 
-# --------------------------------------------------------------------------- linear algebra
-
-
-def _inv(A: np.ndarray) -> np.ndarray:
-    """Inverse of a stack of small symmetric positive-definite matrices ``(n, p, p)``.
-
-    Closed forms for p = 1 and p = 2 (a batched LAPACK call costs more than the arithmetic for
-    thousands of 2 × 2 systems); LU (``numpy.linalg.inv``) otherwise.
-    """
-    p = A.shape[-1]
-    if p == 1:
-        return 1.0 / A
-    if p == 2:
-        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-        det = a * d - b * b
-        out = np.empty_like(A)
-        out[:, 0, 0] = d / det
-        out[:, 1, 1] = a / det
-        out[:, 0, 1] = out[:, 1, 0] = -b / det
-        return out
-    return np.linalg.inv(A)
+def _tau2(Y, V, d: Design, method: str, maxiter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Truncated τ² and the convergence flag of each row, from the shared estimator registry."""
+    return estimate_tau2(DesignSpace(Y, V, d), method, maxiter=maxiter)
 
 
-def _rowsum(a: np.ndarray) -> np.ndarray:
-    """Row sums of a 2-D array (a matrix-vector product: faster than ``sum(axis=1)`` for short rows)."""
-    return a @ np.ones(a.shape[1])
-
-
-def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``A[n] @ x[n]`` for a stack of p × p matrices and p-vectors."""
-    p = A.shape[-1]
-    if p <= 3:
-        return np.stack([sum(A[:, i, j] * x[:, j] for j in range(p)) for i in range(p)], axis=1)
-    return np.einsum("nij,nj->ni", A, x)
-
-
-def _mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``A[n] @ B[n]`` for stacks of p × p matrices (explicit sums for p <= 3)."""
-    p = A.shape[-1]
-    if p <= 3:
-        out = np.empty_like(A)
-        for i in range(p):
-            for j in range(p):
-                out[:, i, j] = sum(A[:, i, m] * B[:, m, j] for m in range(p))
-        return out
-    return A @ B
-
-
-class _Design:
-    """A design matrix in orthonormal coordinates.
-
-    ``X = Q R`` (thin QR); the fits run on ``Z = Q`` (so ``Z'WZ`` has the condition number of the
-    weights, not of ``X'X`` -- a moderator such as the publication year next to an intercept would
-    otherwise cost five or more digits) and coefficients are mapped back with ``β = R⁻¹ γ``,
-    ``Var(β) = R⁻¹ Var(γ) R⁻ᵀ``. ``P``, the fitted values and every τ² estimator depend on the column
-    span only, so they are unchanged. ``O[i] = z_i z_i'`` (flattened) turns every cross-product into a
-    matrix product.
-    """
-
-    __slots__ = ("X", "Z", "Rinv", "K", "O", "k", "p")
-
-    def __init__(self, X: np.ndarray):
-        self.X = X
-        self.k, self.p = X.shape
-        Q, R = np.linalg.qr(X)
-        self.Z = Q
-        self.Rinv = np.linalg.inv(R)
-        self.K = np.kron(self.Rinv, self.Rinv).T  # vec(R⁻¹ V R⁻ᵀ) = (R⁻¹ ⊗ R⁻¹) vec(V), row-major
-        self.O = (Q[:, :, None] * Q[:, None, :]).reshape(self.k, self.p * self.p)
-
-    def cross(self, a: np.ndarray) -> np.ndarray:
-        """``Z' diag(a_r) Z`` for every row ``a_r`` of ``a`` (n, k) -> (n, p, p)."""
-        return (a @ self.O).reshape(-1, self.p, self.p)
-
-    def wls(self, Y: np.ndarray, a: np.ndarray):
-        """Weighted least squares of each row of ``Y`` on ``Z`` with weights ``a``: ((Z'AZ)⁻¹, γ, e)."""
-        Ainv = _inv(self.cross(a))
-        g = _mv(Ainv, (a * Y) @ self.Z)
-        return Ainv, g, Y - g @ self.Z.T
-
-    def to_x(self, g: np.ndarray, Vg: np.ndarray):
-        """Coefficients and their covariance in the coordinates of ``X``."""
-        n = len(g)
-        return g @ self.Rinv.T, (Vg.reshape(n, -1) @ self.K).reshape(n, self.p, self.p)
-
-
-def _tr(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``tr(A B)`` for stacks of symmetric matrices (element-wise product summed)."""
-    n = A.shape[0]
-    return (A * B).reshape(n, -1) @ np.ones(A.shape[1] * A.shape[2])
-
-
-# --------------------------------------------------------------------------- tau² estimators
-#
-# Each takes (Y, V, design) with Y, V of shape (n, k) and returns (tau2, converged) of shape (n,);
-# tau2 is untruncated here (truncation at 0 happens once, in _tau2).
-
-
-def _reg_he(Y, V, d: _Design, tol, maxiter):
-    """Hedges (1983) for meta-regression: ``(y'P₁y - tr(P₁V)) / (k - p)``, ``P₁`` the OLS projection.
-
-    metafor ``rma.uni(method="HE")`` (also the starting value of ML, REML and EB).
-    """
-    ones = np.ones_like(Y)
-    Ainv, _, e = d.wls(Y, ones)
-    trpv = _rowsum(V) - _tr(Ainv, d.cross(V))
-    return (_rowsum(e * e) - trpv) / (d.k - d.p), None
-
-
-def _reg_dl(Y, V, d: _Design, tol, maxiter):
-    """DerSimonian–Laird generalised to meta-regression: ``(Q_E - (k - p)) / tr P₀``, ``w = 1/v``.
-
-    Raudenbush (2009), eq. 16.43; metafor ``rma.uni(method="DL")``.
-    """
-    w = 1 / V
-    Ainv, _, e = d.wls(Y, w)
-    trp = _rowsum(w) - _tr(Ainv, d.cross(w * w))
-    return (_rowsum(w * e * e) - (d.k - d.p)) / trp, None
-
-
-def _reg_hs(Y, V, d: _Design, tol, maxiter):
-    """Hunter & Schmidt (2004): ``(Q_E - k) / Σ w``, ``w = 1/v`` (metafor ``"HS"``)."""
-    w = 1 / V
-    _, _, e = d.wls(Y, w)
-    return (_rowsum(w * e * e) - d.k) / _rowsum(w), None
-
-
-def _reg_sj(Y, V, d: _Design, tol, maxiter):
-    """Sidik & Jonkman (2005), one step from ``τ²₀ = Σ (y - ȳ)² / k``: ``τ²₀ y'Py / (k - p)``.
-
-    ``P`` at weights ``1/(v + τ²₀)``; metafor ``"SJ"`` (its start ignores the moderators).
-    """
-    tau0 = ((Y - Y.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
-    w = 1 / (V + tau0[:, None])
-    _, _, e = d.wls(Y, w)
-    return tau0 * _rowsum(w * e * e) / (d.k - d.p), None
-
-
-def _fisher_step(kind: str):
-    def step(Y, V, d: _Design, tau2):
-        w = 1 / (V + tau2[:, None])
-        Ainv, _, e = d.wls(Y, w)
-        if kind == "EB":  # Morris (1983); metafor: (y'Py k/(k-p) - k) / Σw
-            return (_rowsum(w * e * e) * d.k / (d.k - d.p) - d.k) / _rowsum(w)
-        we = w * e
-        w2 = w * w
-        ypp = _rowsum(we * we)
-        if kind == "ML":  # (y'PPy - Σw) / Σw²
-            return (ypp - _rowsum(w)) / _rowsum(w2)
-        B2 = d.cross(w2)
-        M = _mm(Ainv, B2)
-        trp = _rowsum(w) - _tr(Ainv, B2)
-        trpp = _rowsum(w2) - 2 * _tr(Ainv, d.cross(w2 * w)) + _tr(M, M.transpose(0, 2, 1))
-        return (ypp - trp) / trpp  # REML: (y'PPy - tr P) / tr PP
-
-    return step
-
-
-def _loglik(Y, V, d: _Design, tau2, kind):
-    """ML or REML log-likelihood up to a constant (metafor's ``ll0check``)."""
-    w = 1 / (V + tau2[:, None])
-    A = d.cross(w)
-    Ainv = _inv(A)
-    g = _mv(Ainv, (w * Y) @ d.Z)
-    e = Y - g @ d.Z.T
-    ll = -0.5 * _rowsum(np.log(V + tau2[:, None])) - 0.5 * _rowsum(w * e * e)
-    if kind == "REML":  # log det(Z'WZ) = log det(X'WX) - 2 log|det R|: a constant, which cancels in ll0 - ll
-        ll -= 0.5 * np.linalg.slogdet(A)[1]
-    return ll
-
-
-def _fisher(kind: str):
-    step = _fisher_step(kind)
-
-    def estimator(Y, V, d: _Design, tol, maxiter):
-        tau2 = np.maximum(0.0, _reg_he(Y, V, d, tol, maxiter)[0])  # metafor starts at max(0, HE)
-        n = len(tau2)
-        active = np.ones(n, bool)
-        converged = np.zeros(n, bool)
-        prev_t = np.zeros(n)
-        prev_adj = np.zeros(n)
-        for it in range(maxiter):
-            if not active.any():
-                break
-            idx = np.flatnonzero(active)
-            t = tau2[idx]
-            raw = step(Y[idx], V[idx], d, t)
-            raw = np.where(np.isfinite(raw), raw, 0.0)
-            # Fisher scoring converges linearly and can oscillate around the root (the expected
-            # information misjudges the curvature). From the second iteration on, the secant point of
-            # the scoring step g(τ²) (whose root is the score's root) is taken instead when the root is
-            # bracketed (g changed sign) or when the secant step goes the same way as the scoring step
-            # and at most _SECANT_REACH times as far; the fixed point is unchanged, only the path to it
-            # is shorter.
-            pa, pt = prev_adj[idx], prev_t[idx]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                sec = t - raw * (t - pt) / (raw - pa)
-            along = ((sec - t) * raw > 0) & (np.abs(sec - t) <= _SECANT_REACH * np.abs(raw))
-            use = (it > 0) & np.isfinite(sec) & (sec >= 0) & ((raw * pa < 0) | along)
-            adj = np.where(use, sec - t, raw)
-            prev_t[idx], prev_adj[idx] = t, raw
-            # step halving keeps τ² >= 0 (metafor: while (tau2 + adj < tau2.min) adj <- adj/2). Halving
-            # approaches a boundary maximum only geometrically, so a row whose step points below 0 is
-            # first tested at 0: if the scoring step at 0 is <= 0 too, the halving sequence has limit 0
-            # and the row is done (metafor stops there within its threshold).
-            neg = t + adj < 0
-            zero = np.zeros(len(idx), bool)
-            if neg.any():
-                at0 = np.flatnonzero(neg)
-                adj0 = step(Y[idx[at0]], V[idx[at0]], d, np.zeros(len(at0)))
-                zero[at0[~(adj0 > 0)]] = True
-                adj = np.where(zero, -t, adj)
-                neg = (t + adj < 0) & ~zero
-            while neg.any():
-                adj = np.where(neg, np.where(t > 0, adj / 2, 0.0), adj)
-                neg = t + adj < 0
-            new = t + adj
-            done = zero | (np.abs(adj) <= tol * (1 + new))
-            tau2[idx] = new
-            converged[idx[done]] = True
-            active[idx[done]] = False
-        if kind in ("ML", "REML"):
-            pos = converged & (tau2 > tol)
-            if pos.any():
-                idx = np.flatnonzero(pos)
-                ll = _loglik(Y[idx], V[idx], d, tau2[idx], kind)
-                ll0 = _loglik(Y[idx], V[idx], d, np.zeros(len(idx)), kind)
-                stuck = idx[ll0 - ll > 1e-10]
-                if len(stuck):
-                    warnings.warn(
-                        f"{kind} Fisher scoring stopped at a local maximum in {len(stuck)} fit(s); tau2 set to 0 "
-                        "as metafor does. Check the profile likelihood.",
-                        ConvergenceWarning,
-                        stacklevel=5,
-                    )
-                    tau2[stuck] = 0.0
-        return tau2, converged
-
-    estimator.__doc__ = f"{kind} by Fisher scoring from max(0, HE), step-halving at 0 (metafor ``\"{kind}\"``)."
-    return estimator
-
-
-def _reg_pm(Y, V, d: _Design, tol, maxiter):
-    """Paule & Mandel (1982): root of ``y'P(τ²)y = k - p`` (0 if ``y'P(0)y < k - p``).
-
-    Safeguarded Newton (``d(y'Py)/dτ² = -y'PPy``) with bisection, as :func:`hipacu.models.pooling.tau2_pm`;
-    metafor ``"PM"`` (``uniroot`` on the same function).
-    """
-    n = len(Y)
-    target = float(d.k - d.p)
-    tau2 = np.zeros(n)
-    lo = np.zeros(n)
-    hi = np.full(n, np.inf)
-    active = np.ones(n, bool)
-    converged = np.zeros(n, bool)
-    for _ in range(maxiter):
-        if not active.any():
-            break
-        idx = np.flatnonzero(active)
-        t = tau2[idx]
-        w = 1 / (V[idx] + t[:, None])
-        _, _, e = d.wls(Y[idx], w)
-        we = w * e
-        f = _rowsum(we * e) - target
-        fp = -_rowsum(we * we)
-        l, h = lo[idx], hi[idx]
-        l = np.where(f > 0, np.maximum(l, t), l)
-        h = np.where(f < 0, np.minimum(h, t), h)
-        at_zero = (t == 0) & (f <= 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = t - f / fp
-        bad = ~np.isfinite(new) | (new <= l) | (new >= h)
-        new = np.where(bad, np.where(np.isfinite(h), (l + h) / 2, 2 * l + 1), new)
-        new = np.where(at_zero, 0.0, new)
-        done = at_zero | (np.abs(new - t) <= tol * (1 + new))
-        tau2[idx], lo[idx], hi[idx] = new, l, h
-        converged[idx[done]] = True
-        active[idx[done]] = False
-    return tau2, converged
-
-
-_REG_ESTIMATORS = {
-    "DL": _reg_dl,
-    "HE": _reg_he,
-    "HS": _reg_hs,
-    "SJ": _reg_sj,
-    "ML": _fisher("ML"),
-    "REML": _fisher("REML"),
-    "EB": _fisher("EB"),
-    "PM": _reg_pm,
-}
-
-
-def _tau2(Y, V, d: _Design, method: str, maxiter: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Truncated τ² and the convergence flag of each row; ``maxiter`` defaults to ``pooling.MAXITER``."""
-    n = len(Y)
-    if method == "FE":
-        return np.zeros(n), np.ones(n, bool)
-    if maxiter is None:
-        maxiter = pooling.MAXITER
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raw, conv = _REG_ESTIMATORS[method](Y, V, d, pooling.TOL, maxiter)
-    conv = np.ones(n, bool) if conv is None else np.asarray(conv, bool)
-    return np.maximum(0.0, raw), conv
-
-
-def _coefficients(Y, V, d: _Design, tau2, knha: bool, btt: np.ndarray):
+def _coefficients(Y, V, d: Design, tau2, knha: bool, btt: np.ndarray):
     """β̂, Var(β̂), z (or t) and the omnibus statistic QM for each row (QM/m with knha, an F value)."""
     w = 1 / (V + tau2[:, None])
     vg, g, e = d.wls(Y, w)
@@ -390,7 +78,7 @@ def _coefficients(Y, V, d: _Design, tau2, knha: bool, btt: np.ndarray):
 
 
 @dataclass(frozen=True)
-class _CoefficientFit:
+class CoefficientFit:
     """One meta-regression reduced to its coefficient tests (what :mod:`hipacu.diagnostics.bias` needs).
 
     ``coefficients`` and ``se`` in the coordinates of ``X``; ``df`` of the coefficient tests (``k - p``
@@ -404,19 +92,19 @@ class _CoefficientFit:
     converged: bool
 
 
-def _fit_coefficients(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, knha: bool, *,
-                      maxiter: int | None = None) -> _CoefficientFit:
+def coefficient_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, knha: bool, *,
+                    maxiter: int | None = None) -> CoefficientFit:
     """Fit ``y = X β + u + ε`` once with :func:`_tau2` and :func:`_coefficients`, as :func:`_fit` does.
 
     No input checks, warnings about non-convergence or heterogeneity statistics: the caller checks
     ``X`` (full column rank, ``k > p``) and decides what non-convergence means (``converged``).
     metafor ``rma.uni(yi, vi, mods = X, intercept = FALSE, method = method, test = "knha"|"z")``.
     """
-    d = _Design(X)
+    d = Design(X)
     Y, V = y[None, :], v[None, :]
     tau2, conv = _tau2(Y, V, d, method, maxiter)
     b, _, se, _, _ = _coefficients(Y, V, d, tau2, knha, np.arange(d.p))
-    return _CoefficientFit(
+    return CoefficientFit(
         coefficients=b[0],
         se=se[0],
         df=float(d.k - d.p) if knha else math.inf,
@@ -787,7 +475,7 @@ class MetaRegressionResult:
                 perm[0] = np.arange(k)
                 Y, Vp = y[perm], v[perm]
             used_seed = None if seed is None else int(seed)
-        d = _Design(X)
+        d = Design(X)
         btt = np.array(self.btt)
         stats, qms, convs = [], [], []
         with warnings.catch_warnings():
@@ -863,14 +551,14 @@ def _multiset_permutations(counts) -> np.ndarray:
 def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, cols: list[str], has_int: bool, method: str, knha: bool,
          level: float) -> MetaRegressionResult:
     k, p = X.shape
-    d = _Design(X)
+    d = Design(X)
     btt = np.arange(1, p) if (has_int and p > 1) else np.arange(p)
     Y, V = y[None, :], v[None, :]
     tau2_a, conv_a = _tau2(Y, V, d, method)
     tau2, converged = float(tau2_a[0]), bool(conv_a[0])
     if not converged:
         warnings.warn(
-            f"the {method} estimator did not converge in {pooling.MAXITER} iterations; see the 'converged' field",
+            f"the {method} estimator did not converge in {_tau2_module.MAXITER} iterations; see the 'converged' field",
             ConvergenceWarning,
             stacklevel=3,
         )

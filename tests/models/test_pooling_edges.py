@@ -55,7 +55,7 @@ def test_knha_uses_t_on_k_minus_1_df():
 
 
 def test_non_convergence_sets_flag_and_warns(monkeypatch):
-    monkeypatch.setattr(hipacu.models.pooling, "MAXITER", 1)
+    monkeypatch.setattr(hipacu.models.tau2, "MAXITER", 1)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         r = hipacu.pool(YI, VI, method="REML")
     assert r.converged is False

@@ -29,7 +29,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import hipacu
-from hipacu.models import pooling
+from hipacu.models import pooling, tau2
 from hipacu.models.regression import REGRESSION_METHODS, MetaRegressionResult, meta_regression, subgroup_test
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, TOL_ITERATIVE, load_reference
 
@@ -265,7 +265,7 @@ def test_knha_uses_t_and_f_on_k_minus_p_df():
 
 def test_non_convergence_sets_the_flag_and_warns(monkeypatch):
     c = next(c for c in REF["regression"] if c["id"] == "bcg_ablat_year/REML/z")
-    monkeypatch.setattr(pooling, "MAXITER", 1)
+    monkeypatch.setattr(tau2, "MAXITER", 1)
     with pytest.warns(hipacu.ConvergenceWarning, match="did not converge"):
         res = meta_regression(c["yi"], c["vi"], _mods(c))
     assert res.converged is False
@@ -464,7 +464,7 @@ def test_permutation_test_bad_arguments_raise():
 
 def test_permutation_refits_that_do_not_converge_are_left_out_with_a_warning(monkeypatch):
     res = _perm_fit(REF["permutation_random"] | {"knha": False})
-    monkeypatch.setattr(pooling, "MAXITER", 5)
+    monkeypatch.setattr(tau2, "MAXITER", 5)
     with pytest.warns(hipacu.ConvergenceWarning, match="left out of the permutation p-values"):
         pt = res.permutation_test(200, seed=1)
     assert 0 < pt.n_failed < 200
@@ -473,7 +473,7 @@ def test_permutation_refits_that_do_not_converge_are_left_out_with_a_warning(mon
 
 def test_permutation_test_raises_when_no_refit_converges(monkeypatch):
     res = _perm_fit(REF["permutation_random"] | {"knha": False})
-    monkeypatch.setattr(pooling, "MAXITER", 2)
+    monkeypatch.setattr(tau2, "MAXITER", 2)
     with pytest.raises(RuntimeError, match="did not converge in any of the 200 permutation refits"):
         res.permutation_test(200, seed=1)
 
