@@ -61,7 +61,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hipacu", description="Evidence-graded meta-analysis of acupuncture for hip pain.")
+    parser = argparse.ArgumentParser(prog="hipacu", description="Evidence-grading meta-analysis: pool, grade with GRADE, report, every number sourced.")
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check an evidence folder and list every problem")
     v.add_argument("path", help="folder holding studies.csv, outcomes.csv, safety.csv, reviews.csv, claims.csv, analyses.toml")

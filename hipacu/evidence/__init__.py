@@ -12,8 +12,6 @@ clips or alters a row.
 from __future__ import annotations
 
 import io
-import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,67 +19,89 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Problem", "EvidenceError", "Evidence", "AnalysisSpec", "load_evidence", "validate", "COLUMNS", "FILES",
-           "bundled_evidence_path"]
+__all__ = ["Problem", "EvidenceError", "Evidence", "AnalysisSpec", "Override", "Topic", "load_evidence", "validate",
+           "COLUMNS", "FILES", "bundled_evidence_path", "split_ids"]
 
 # --------------------------------------------------------------------------- declarations
 
-ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
-OUTCOMES = ("pain", "function", "global", "quality_of_life", "opioid_use", "anaesthetic_use", "adverse_events",
-            "delirium", "cognition", "other")
-COMPARISONS = ("sham", "adjunct_routine_care", "active", "no_treatment", "multiple", "none")
-CONDITIONS = ("hip_oa", "mixed_hip_knee_oa", "gtps", "post_arthroplasty", "hip_fracture", "mixed_conditions", "other")
-ROB = ("low", "some_concerns", "high", "not_assessed")
+from hipacu.evidence.spec import ANALYSIS_KEYS, ID_PATTERN, MEASURES, OVERRIDE_DOMAINS, AnalysisSpec, Override, read_analyses  # noqa: E402
+from hipacu.evidence.topic import VOCABULARIES, Topic, read_topic  # noqa: E402
+
+ROB = ("low", "some_concerns", "high", "not_assessed", "not_applicable")
 CERTAINTY = ("high", "moderate", "low", "very_low")
-MEASURES = ("SMD", "MD", "ROM", "RR", "OR", "RD", "PLO", "IRLN")
-INTERVENTIONS = ("manual", "electro", "auricular", "dry_needling", "acupoint_tens", "acupressure", "mixed", "not_applicable")
+#: Designs as the primary source states them (``quasi_randomised``: allocation by alternation, date,
+#: or "divided" without a random method; Cochrane Handbook 24.6.2).
+DESIGNS = ("rct", "quasi_randomised", "non_randomised", "prospective_cohort", "retrospective_cohort", "observational",
+           "case_series", "survey", "systematic_review", "mechanistic", "protocol")
+#: Whether a study's numbers could be used (per study; per outcome in data_status.csv).
+DATA_STATUS = ("usable", "published_not_extractable", "unpublished", "not_found")
+#: Status of one study's result for one analysis (data_status.csv). Only ``unpublished`` is evidence of
+#: non-reporting (GRADE 5); ``not_measured`` means the study is not eligible for that outcome.
+OUTCOME_STATUS = ("published_not_extractable", "unpublished", "not_found", "not_measured")
+CLAIM_DIRECTIONS = ("present", "absent", "below", "above", "none")
 
 
 @dataclass(frozen=True)
 class Col:
     """Declaration of one column: kind (``str``, ``float``, ``int``, ``bool``, ``url``), whether a
-    value is required, allowed values, numeric bounds and uniqueness."""
+    value is required, allowed values (a tuple, or ``"vocabulary:NAME"`` for a topic vocabulary),
+    numeric bounds, uniqueness, and whether the column may be left out of the header
+    (``optional``: an absent optional column reads as empty)."""
 
     kind: str = "str"
     required: bool = False
-    allowed: tuple[str, ...] | None = None
+    allowed: tuple[str, ...] | str | None = None
     gt: float | None = None
     ge: float | None = None
     le: float | None = None
     pattern: str | None = None
     unique: bool = False
+    optional: bool = False
 
 
 _S = Col()
+_O = Col(optional=True)
 _URL = Col("url")
 _KEY = Col(required=True, pattern=ID_PATTERN, unique=True)
 _REF = Col(required=True, pattern=ID_PATTERN)
+_VOCAB_ID = r"^[A-Za-z0-9_.\-]+$"
+
+
+def _vocab(name: str, **kw) -> Col:
+    return Col(allowed=f"vocabulary:{name}", pattern=_VOCAB_ID, **kw)
+
 
 COLUMNS: dict[str, dict[str, Col]] = {
     "studies.csv": {
         "study_id": _KEY, "label": Col(required=True), "citation": Col(required=True), "year": Col("int", ge=1900, le=2030),
         "doi": _S, "pmid": Col(pattern=r"^\d+$"),
-        "design": Col(required=True, allowed=("rct", "observational", "case_series", "survey", "systematic_review",
-                                              "mechanistic", "protocol")),
-        "condition": Col(required=True, allowed=CONDITIONS),
-        "comparison": Col(required=True, allowed=COMPARISONS),
-        "intervention": Col(required=True, allowed=INTERVENTIONS),
-        "sessions": Col("float", gt=0), "weeks": Col("float", gt=0), "minutes_per_session": Col("float", gt=0),
-        "dose_as_printed": _S, "dose_derivation": _S,
-        "data_status": Col(required=True, allowed=("usable", "narrative_only", "not_found")),
-        "data_note": _S, "n_randomised": Col("int", ge=1),
+        "design": Col(required=True, allowed=DESIGNS),
+        "allocation_as_printed": _O,
+        "condition": _vocab("conditions", required=True),
+        "comparison": _vocab("comparisons", required=True),
+        "intervention": _vocab("interventions", required=True),
+        "co_intervention": _O,
+        "co_intervention_arms": Col(allowed=("both", "intervention_only", "comparator_only", "none"), optional=True),
+        "sessions": Col("float", gt=0, optional=True), "weeks": Col("float", gt=0, optional=True),
+        "minutes_per_session": Col("float", gt=0, optional=True),
+        "dose_as_printed": _O, "dose_derivation": _O,
+        "data_status": Col(required=True, allowed=DATA_STATUS),
+        "data_note": _S, "data_status_evidence": _O, "n_randomised": Col("int", ge=1),
+        "implausible": Col("bool", optional=True), "implausible_reason": _O,
         "rob_randomisation": Col(required=True, allowed=ROB), "rob_deviations": Col(required=True, allowed=ROB),
         "rob_missing": Col(required=True, allowed=ROB), "rob_measurement": Col(required=True, allowed=ROB),
         "rob_reporting": Col(required=True, allowed=ROB), "rob_overall": Col(required=True, allowed=ROB),
+        "rob_selection": Col(allowed=ROB, optional=True), "rob_ascertainment": Col(allowed=ROB, optional=True),
+        "rob_followup": Col(allowed=ROB, optional=True),
         "rob_support": _S,
         "rob_source": Col(required=True, allowed=("published", "pedro", "own_judgement", "not_applicable")),
         "rob_source_url": _URL, "indirectness_note": _S, "source_url": _URL, "locator": _S,
     },
     "outcomes.csv": {
-        "outcome_id": _KEY, "study_id": _REF, "outcome": Col(required=True, allowed=OUTCOMES), "measure": Col(required=True),
+        "outcome_id": _KEY, "study_id": _REF, "outcome": _vocab("outcomes", required=True), "measure": Col(required=True),
         "scale_min": Col("float"), "scale_max": Col("float"), "lower_is_better": Col("bool", required=True),
         "timepoint_label": Col(required=True), "timepoint_weeks": Col("float", ge=0),
-        "comparison": Col(required=True, allowed=COMPARISONS), "arm1": Col(required=True), "arm2": _S,
+        "comparison": _vocab("comparisons", required=True), "arm1": Col(required=True), "arm2": _S,
         "form": Col(required=True, allowed=("arm", "contrast", "events", "prepost")),
         "value_type": Col(allowed=("final", "change")),
         "population": Col(required=True, allowed=("itt", "per_protocol", "completers", "not_reported")),
@@ -96,16 +116,17 @@ COLUMNS: dict[str, dict[str, Col]] = {
     },
     "safety.csv": {
         "safety_id": _KEY, "study_id": _REF,
-        "category": Col(required=True, allowed=("any", "minor", "needing_treatment", "serious", "specific")),
+        "category": Col(required=True, allowed=("any", "minor", "needing_treatment", "serious", "specific", "transient")),
         "event": Col(required=True), "events": Col("int", ge=0), "denominator": Col("int", ge=1),
-        "denominator_unit": Col(required=True, allowed=("patients", "treatments", "consultations", "treatment_cycles")),
+        "denominator_unit": Col(required=True, allowed=("patients", "treatments", "consultations", "treatment_cycles",
+                                                         "events")),
         "rate_as_printed": _S, "as_printed": Col(required=True), "derivation": _S,
         "source_url": Col("url", required=True), "locator": Col(required=True), "note": _S,
     },
     "reviews.csv": {
         "review_result_id": _KEY, "study_id": _REF, "analysis_id": Col(pattern=ID_PATTERN),
-        "outcome": Col(required=True, allowed=OUTCOMES), "comparison": Col(required=True, allowed=COMPARISONS),
-        "condition": Col(required=True, allowed=CONDITIONS), "timepoint_label": _S, "k": Col("int", ge=1),
+        "outcome": _vocab("outcomes", required=True), "comparison": _vocab("comparisons", required=True),
+        "condition": _vocab("conditions", required=True), "timepoint_label": _S, "k": Col("int", ge=1),
         "participants": Col("int", ge=1),
         "measure": Col(required=True, allowed=("MD", "SMD", "RR", "OR", "RD", "proportion", "rate_per_10000")),
         "estimate": Col("float", required=True), "ci_low": Col("float"), "ci_high": Col("float"),
@@ -116,22 +137,20 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "claim_id": _KEY, "claim": Col(required=True), "wording": Col(required=True),
         "implied_certainty": Col(required=True, allowed=CERTAINTY),
         "kind": Col(required=True, allowed=("effect", "no_difference", "quality", "safety", "dose", "mechanism")),
-        "analyses": _S, "studies": _S, "article_locator": Col(required=True),
+        "direction": Col(allowed=CLAIM_DIRECTIONS, optional=True),
+        "analyses": _S, "critical_analyses": _O, "studies": _S, "article_locator": Col(required=True),
+    },
+    "data_status.csv": {
+        "status_id": _KEY, "study_id": _REF, "analysis_id": Col(required=True, pattern=ID_PATTERN),
+        "status": Col(required=True, allowed=OUTCOME_STATUS), "evidence": Col(required=True),
+        "source_url": _URL, "locator": _S, "note": _S,
     },
 }
-FILES = tuple(COLUMNS) + ("analyses.toml",)
-
-ANALYSIS_KEYS: dict[str, tuple[type, bool]] = {
-    # key: (type, required)
-    "id": (str, True), "title": (str, True), "claims": (list, True), "table": (str, True), "rows": (list, True),
-    "measure": (str, True), "method": (str, False), "knha": (bool, False), "outcome_label": (str, True),
-    "population": (str, True), "intervention": (str, True), "comparator": (str, True),
-    "mid": (float, False), "mid_unit": (str, False), "mid_source": (str, False), "per": (float, False),
-    "note": (str, False), "override": (list, False),
-    "question": (str, False), "comparison": (str, False), "conditions": (list, False), "interventions": (list, False), "eligible_conditions": (list, False),
-    "threshold": (float, False), "threshold_label": (str, False), "threshold_source": (str, False),
-}
-OVERRIDE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
+#: Files an evidence folder may hold; ``studies.csv`` and ``analyses.toml`` are required, and at least
+#: one of ``outcomes.csv`` / ``safety.csv``.
+FILES = tuple(COLUMNS) + ("analyses.toml", "topic.toml")
+REQUIRED_FILES = ("studies.csv", "analyses.toml")
+DATA_FILES = ("outcomes.csv", "safety.csv")
 
 
 # --------------------------------------------------------------------------- problems
@@ -169,38 +188,6 @@ class EvidenceError(ValueError):
 
 
 @dataclass(frozen=True)
-class AnalysisSpec:
-    """One planned analysis from ``analyses.toml`` (keys documented in evidence/README.md)."""
-
-    id: str
-    title: str
-    claims: tuple[str, ...]
-    table: str
-    rows: tuple[str, ...]
-    measure: str
-    outcome_label: str
-    population: str
-    intervention: str
-    comparator: str
-    method: str = "REML"
-    knha: bool = True
-    mid: float | None = None
-    mid_unit: str | None = None
-    mid_source: str | None = None
-    per: float | None = None
-    note: str | None = None
-    overrides: tuple[dict, ...] = ()
-    question: str = "effect"
-    comparison: str | None = None
-    conditions: tuple[str, ...] = ()
-    interventions: tuple[str, ...] = ()
-    eligible_conditions: tuple[str, ...] = ()
-    threshold: float | None = None
-    threshold_label: str | None = None
-    threshold_source: str | None = None
-
-
-@dataclass(frozen=True)
 class Evidence:
     """A validated evidence folder: one DataFrame per CSV file and the analyses."""
 
@@ -211,6 +198,8 @@ class Evidence:
     reviews: pd.DataFrame
     claims: pd.DataFrame
     analyses: tuple[AnalysisSpec, ...] = field(default=())
+    data_status: pd.DataFrame | None = None
+    topic: Topic = field(default_factory=Topic)
 
     def analysis(self, analysis_id: str) -> AnalysisSpec:
         """The analysis with that id, or ``KeyError`` listing the known ids."""
@@ -228,8 +217,11 @@ class Evidence:
 
 
 def bundled_evidence_path() -> Path:
-    """The ``evidence/`` folder shipped beside the package (a source checkout or editable install)."""
-    return Path(__file__).resolve().parents[2] / "evidence"
+    """The bundled evidence folder: ``hipacu/_bundled/evidence`` in an installed package, the
+    repository's ``evidence/`` in a source checkout or editable install."""
+    pkg = Path(__file__).resolve().parents[1]
+    installed = pkg / "_bundled" / "evidence"
+    return installed if installed.is_dir() else pkg.parent / "evidence"
 
 
 # --------------------------------------------------------------------------- reading
@@ -238,7 +230,9 @@ def bundled_evidence_path() -> Path:
 def _read_csv(path: Path, name: str, problems: list[Problem]) -> pd.DataFrame | None:
     spec = COLUMNS[name]
     if not path.exists():
-        problems.append(Problem(name, None, None, f"file is missing from {path.parent}; expected columns: {', '.join(spec)}"))
+        if name in REQUIRED_FILES:
+            problems.append(Problem(name, None, None, f"file is missing from {path.parent}; expected columns: "
+                                                      f"{', '.join(c for c in spec if not spec[c].optional)}"))
         return None
     raw = path.read_bytes()
     try:
@@ -256,7 +250,11 @@ def _read_csv(path: Path, name: str, problems: list[Problem]) -> pd.DataFrame | 
     except (pd.errors.ParserError, ValueError) as exc:
         problems.append(Problem(name, None, None, f"is not valid CSV: {exc}"))
         return None
-    missing = [c for c in spec if c not in df.columns]
+    if len(df.columns) == 1 and ";" in df.columns[0]:
+        problems.append(Problem(name, 1, None, "the header has one column containing ';': the file looks "
+                                               "semicolon-separated; save it comma-separated (CSV)"))
+        return None
+    missing = [c for c in spec if c not in df.columns and not spec[c].optional]
     unknown = [c for c in df.columns if c not in spec]
     for c in missing:
         problems.append(Problem(name, 1, c, "required column is missing from the header"))
@@ -264,7 +262,11 @@ def _read_csv(path: Path, name: str, problems: list[Problem]) -> pd.DataFrame | 
         problems.append(Problem(name, 1, c, f"unknown column (allowed: {', '.join(spec)})"))
     if missing:
         return None
-    return df.map(str.strip)
+    df = df.map(str.strip)
+    for c in spec:
+        if c not in df.columns:
+            df[c] = ""
+    return df[list(spec)]
 
 
 def _coerce(df: pd.DataFrame, name: str, problems: list[Problem]) -> tuple[pd.DataFrame, set[int]]:
@@ -311,14 +313,23 @@ def _coerce(df: pd.DataFrame, name: str, problems: list[Problem]) -> tuple[pd.Da
     return pd.DataFrame(out, index=df.index), bad_rows
 
 
-def _schema(name: str):
+def _allowed(spec: Col, topic: Topic) -> tuple[str, ...] | None:
+    """A column's allowed values; a topic vocabulary resolves to the topic's list (``None``: any id)."""
+    if isinstance(spec.allowed, str):
+        return topic.allowed(spec.allowed.split(":", 1)[1])
+    return spec.allowed
+
+
+def _schema(name: str, topic: Topic):
     import pandera.pandas as pa
 
     cols = {}
     for col, spec in COLUMNS[name].items():
         checks = []
-        if spec.allowed:
-            checks.append(pa.Check.isin(list(spec.allowed), error=f"is not allowed; allowed: {', '.join(spec.allowed)}"))
+        allowed = _allowed(spec, topic)
+        if allowed:
+            where = " (topic.toml [vocabulary])" if isinstance(spec.allowed, str) else ""
+            checks.append(pa.Check.isin(list(allowed), error=f"is not allowed; allowed{where}: {', '.join(allowed)}"))
         if spec.pattern:
             checks.append(pa.Check.str_matches(spec.pattern, error=f"must match {spec.pattern} (letters, digits, _ . -)"))
         if spec.kind == "url":
@@ -334,7 +345,7 @@ def _schema(name: str):
     return pa.DataFrameSchema(cols, strict=False)
 
 
-def _validate_columns(df: pd.DataFrame, name: str, problems: list[Problem], bad_rows: set[int]) -> None:
+def _validate_columns(df: pd.DataFrame, name: str, problems: list[Problem], bad_rows: set[int], topic: Topic) -> None:
     import pandera.pandas as pa
 
     for col, spec in COLUMNS[name].items():
@@ -343,7 +354,7 @@ def _validate_columns(df: pd.DataFrame, name: str, problems: list[Problem], bad_
                 if int(i) not in bad_rows:
                     problems.append(Problem(name, int(i) + 2, col, "a value is required"))
     try:
-        _schema(name).validate(df, lazy=True)
+        _schema(name, topic).validate(df, lazy=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         for _, r in fc.iterrows():
@@ -423,12 +434,12 @@ def split_ids(cell: Any) -> list[str]:
     return [x.strip() for x in str(cell).split(";") if x.strip()] if isinstance(cell, str) else []
 
 
-def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[dict], analysis_ids: set[str] | None,
+def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[AnalysisSpec], analysis_ids: set[str] | None,
                 problems: list[Problem]) -> None:
     st = t.get("studies.csv")
     study_ids = set(st["study_id"].dropna()) if st is not None else None
     if study_ids is not None:
-        for name in ("outcomes.csv", "safety.csv", "reviews.csv"):
+        for name in ("outcomes.csv", "safety.csv", "reviews.csv", "data_status.csv"):
             df = t.get(name)
             if df is None:
                 continue
@@ -452,6 +463,12 @@ def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[dict], analysis_ids: 
             for sid in split_ids(r["studies"]):
                 if study_ids is not None and sid not in study_ids:
                     problems.append(Problem("claims.csv", int(i) + 2, "studies", f"unknown study {sid!r}; not in studies.csv"))
+    ds = t.get("data_status.csv")
+    if ds is not None:
+        for i, aid in ds["analysis_id"].items():
+            if isinstance(aid, str) and analysis_ids is not None and aid not in analysis_ids:
+                problems.append(Problem("data_status.csv", int(i) + 2, "analysis_id",
+                                        f"unknown analysis {aid!r}; not in analyses.toml"))
     rv = t.get("reviews.csv")
     if rv is not None:
         for i, aid in rv["analysis_id"].items():
@@ -462,113 +479,26 @@ def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[dict], analysis_ids: 
         "safety": set(t["safety.csv"]["safety_id"].dropna()) if t.get("safety.csv") is not None else None,
     }
     for a in analyses:
-        aid = a.get("id", "?")
-        ids = row_ids.get(a.get("table"))
+        aid = a.id
+        ids = row_ids.get(a.table)
         if ids is not None:
-            for rid in a.get("rows", []):
+            for rid in a.rows:
                 if rid not in ids:
                     problems.append(Problem("analyses.toml", None, f"{aid}.rows",
-                                            f"unknown row {rid!r}; not in {a['table']}.csv"))
+                                            f"unknown row {rid!r}; not in {a.table}.csv"))
         if claim_ids is not None:
-            for cid in a.get("claims", []):
+            for cid in a.claims:
                 if cid not in claim_ids:
                     problems.append(Problem("analyses.toml", None, f"{aid}.claims", f"unknown claim {cid!r}; not in claims.csv"))
 
 
-# --------------------------------------------------------------------------- analyses.toml
-
-
-def _read_analyses(path: Path, problems: list[Problem]) -> tuple[list[dict], set[str] | None]:
-    """Valid analyses, and the ids of all analyses (None when the file could not be read)."""
-    from hipacu.models.pooling import METHODS
-
-    if not path.exists():
-        problems.append(Problem("analyses.toml", None, None, f"file is missing from {path.parent}"))
-        return [], None
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        problems.append(Problem("analyses.toml", None, None, "is not UTF-8; save the file as UTF-8"))
-        return [], None
-    except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem("analyses.toml", None, None, f"is not valid TOML: {exc}"))
-        return [], None
-    items = data.get("analysis", [])
-    if not isinstance(items, list) or not items or not all(isinstance(a, dict) for a in items):
-        problems.append(Problem("analyses.toml", None, None, "needs at least one [[analysis]] table"))
-        return [], None
-    seen: set[str] = set()
-    good = []
-    for n, a in enumerate(items, start=1):
-        aid = a.get("id", f"#{n}")
-        bad = False
-        for key, (typ, required) in ANALYSIS_KEYS.items():
-            if key not in a:
-                if required:
-                    problems.append(Problem("analyses.toml", None, f"{aid}.{key}", "a value is required"))
-                    bad = True
-                continue
-            v = a[key]
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) if typ is float else isinstance(v, typ)
-            if not ok:
-                problems.append(Problem("analyses.toml", None, f"{aid}.{key}", f"{v!r} must be a {typ.__name__}"))
-                bad = True
-        for key in a:
-            if key not in ANALYSIS_KEYS:
-                problems.append(Problem("analyses.toml", None, f"{aid}.{key}", f"unknown key (allowed: {', '.join(ANALYSIS_KEYS)})"))
-        if aid in seen:
-            problems.append(Problem("analyses.toml", None, f"{aid}.id", f"duplicate analysis id {aid!r}"))
-        seen.add(aid)
-        if isinstance(aid, str) and not re.match(ID_PATTERN, aid):
-            problems.append(Problem("analyses.toml", None, f"{aid}.id", f"must match {ID_PATTERN}"))
-        checks = [("table", ("outcomes", "safety")), ("measure", MEASURES), ("method", METHODS),
-                  ("question", ("effect", "frequency")), ("comparison", COMPARISONS)]
-        for key, allowed in checks:
-            if key in a and a[key] not in allowed:
-                problems.append(Problem("analyses.toml", None, f"{aid}.{key}", f"{a[key]!r} is not allowed; allowed: {', '.join(allowed)}"))
-                bad = True
-        if isinstance(a.get("mid"), (int, float)) and a["mid"] <= 0:
-            problems.append(Problem("analyses.toml", None, f"{aid}.mid", "must be > 0 (a distance from no effect, in measure units)"))
-        if "threshold" in a and not a.get("threshold_source"):
-            problems.append(Problem("analyses.toml", None, f"{aid}.threshold_source", "a decision threshold needs its source"))
-        if "mid" in a and not a.get("mid_source"):
-            problems.append(Problem("analyses.toml", None, f"{aid}.mid_source", "a minimal important difference needs its source"))
-        for o in a.get("override", []) if isinstance(a.get("override"), list) else []:
-            if o.get("domain") not in OVERRIDE_DOMAINS:
-                problems.append(Problem("analyses.toml", None, f"{aid}.override.domain",
-                                        f"{o.get('domain')!r} is not allowed; allowed: {', '.join(OVERRIDE_DOMAINS)}"))
-            if o.get("rating") not in (0, -1, -2):
-                problems.append(Problem("analyses.toml", None, f"{aid}.override.rating", f"{o.get('rating')!r} must be 0, -1 or -2"))
-            if not str(o.get("reason", "")).strip():
-                problems.append(Problem("analyses.toml", None, f"{aid}.override.reason", "an override needs a reason"))
-        for key, allowed in (("conditions", CONDITIONS), ("eligible_conditions", CONDITIONS), ("interventions", INTERVENTIONS)):
-            for v in a.get(key, []) if isinstance(a.get(key), list) else []:
-                if v not in allowed:
-                    problems.append(Problem("analyses.toml", None, f"{aid}.{key}", f"{v!r} is not allowed; allowed: {', '.join(allowed)}"))
-        if isinstance(a.get("rows"), list) and not a["rows"]:
-            problems.append(Problem("analyses.toml", None, f"{aid}.rows", "lists no rows"))
-        if not bad:
-            good.append(a)
-    return good, {str(a.get("id")) for a in items}
-
-
-def _spec(a: dict) -> AnalysisSpec:
-    return AnalysisSpec(
-        id=a["id"], title=a["title"], claims=tuple(a["claims"]), table=a["table"], rows=tuple(a["rows"]),
-        measure=a["measure"], outcome_label=a["outcome_label"], population=a["population"],
-        intervention=a["intervention"], comparator=a["comparator"], method=a.get("method", "REML"),
-        knha=a.get("knha", True), mid=float(a["mid"]) if "mid" in a else None, mid_unit=a.get("mid_unit"),
-        mid_source=a.get("mid_source"), per=float(a["per"]) if "per" in a else None, note=a.get("note"),
-        overrides=tuple(a.get("override", [])), question=a.get("question", "effect"),
-        comparison=a.get("comparison"), conditions=tuple(a.get("conditions", ())),
-        interventions=tuple(a.get("interventions", ())),
-        eligible_conditions=tuple(a.get("eligible_conditions", ())),
-        threshold=float(a["threshold"]) if "threshold" in a else None, threshold_label=a.get("threshold_label"),
-        threshold_source=a.get("threshold_source"),
-    )
-
-
 # --------------------------------------------------------------------------- entry points
+
+
+def _empty(name: str) -> pd.DataFrame:
+    """The typed, empty table of an optional file that the folder does not have."""
+    dtypes = {"float": float, "int": float, "bool": "boolean"}
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(s.kind, object)) for c, s in COLUMNS[name].items()})
 
 
 def validate(path: str | Path) -> tuple[Evidence | None, list[Problem]]:
@@ -577,6 +507,7 @@ def validate(path: str | Path) -> tuple[Evidence | None, list[Problem]]:
     problems: list[Problem] = []
     if not folder.is_dir():
         return None, [Problem(str(folder), None, None, "is not a folder; give the folder that holds studies.csv etc.")]
+    topic = read_topic(folder / "topic.toml", problems)
     tables: dict[str, pd.DataFrame] = {}
     checked: dict[str, pd.DataFrame] = {}  # rows without unparseable cells, for the row rules
     for name in COLUMNS:
@@ -584,22 +515,32 @@ def validate(path: str | Path) -> tuple[Evidence | None, list[Problem]]:
         if raw is None:
             continue
         typed, bad_rows = _coerce(raw, name, problems)
-        _validate_columns(typed, name, problems, bad_rows)
+        _validate_columns(typed, name, problems, bad_rows, topic)
         tables[name] = typed
         checked[name] = typed.drop(index=sorted(bad_rows))
-    analyses, analysis_ids = _read_analyses(folder / "analyses.toml", problems)
+    if not any((folder / f).exists() for f in DATA_FILES):
+        problems.append(Problem(" or ".join(DATA_FILES), None, None,
+                                f"the folder {folder} has neither; at least one is needed for an analysis"))
+    analyses, analysis_ids = read_analyses(folder / "analyses.toml", problems, topic)
+    for a in analyses:
+        if not (folder / f"{a.table}.csv").exists():
+            problems.append(Problem("analyses.toml", None, f"{a.id}.table", f"pools rows of {a.table}.csv, which the "
+                                                                            f"folder does not have"))
     _row_rules(checked, problems)
     _cross_keys(tables, analyses, analysis_ids, problems)
     if problems:
         return None, sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.column or "", p.message))
+    get = lambda name: tables[name] if name in tables else _empty(name)  # noqa: E731
     ev = Evidence(
         path=folder.resolve(),
         studies=tables["studies.csv"],
-        outcomes=tables["outcomes.csv"],
-        safety=tables["safety.csv"],
-        reviews=tables["reviews.csv"],
-        claims=tables["claims.csv"],
-        analyses=tuple(_spec(a) for a in analyses),
+        outcomes=get("outcomes.csv"),
+        safety=get("safety.csv"),
+        reviews=get("reviews.csv"),
+        claims=get("claims.csv"),
+        analyses=tuple(analyses),
+        data_status=get("data_status.csv"),
+        topic=topic,
     )
     return ev, []
 
@@ -615,8 +556,7 @@ def load_evidence(path: str | Path | None = None) -> Evidence:
     folder = bundled_evidence_path() if path is None else Path(path)
     if path is None and not folder.is_dir():
         raise EvidenceError([Problem("evidence", None, None, f"the bundled evidence folder {folder} is not there; "
-                                                             "install hipacu from a source checkout (pip install -e .) "
-                                                             "or pass the path of an evidence folder")])
+                                                             "reinstall hipacu, or pass the path of an evidence folder")])
     ev, problems = validate(folder)
     if problems:
         raise EvidenceError(problems, folder)

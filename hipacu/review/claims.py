@@ -39,9 +39,6 @@ __all__ = ["VERDICTS", "primary", "verdict", "grade_claims", "summary_of_finding
 VERDICTS = ("supported", "supported but overstated", "not supported", "contradicted", "not assessable",
             "mechanistic evidence, not graded")
 _RANK = {v: k for k, v in LEVELS.items()}
-#: Schedule stated by the article for an initial course (claim of kind "dose"): sessions per week,
-#: weeks, minutes per session.
-ARTICLE_SCHEDULE = {"per_week": (1.0, 2.0), "weeks": (4.0, 8.0), "minutes": (20.0, 40.0)}
 
 
 def primary(results: list[tuple[AnalysisResult, Grade]]) -> tuple[AnalysisResult, Grade] | None:
@@ -129,21 +126,28 @@ def _main_downgrades(with_data) -> str:
 
 
 def _dose_verdict(evidence: Evidence, study_ids: list[str]) -> tuple[str, str]:
+    """The cited trials' schedules against the schedule the article states (``topic.toml``
+    ``[article.schedule]``); descriptive, not graded."""
+    sched_claim = evidence.topic.article.schedule
+    if sched_claim is None or sched_claim.per_week is None or sched_claim.weeks is None:
+        return "not assessable", "topic.toml states no schedule ([article.schedule] per_week and weeks)"
     st = evidence.studies.set_index("study_id").loc[study_ids]
     trials = st[st["design"] == "rct"]
     sched = trials.dropna(subset=["sessions", "weeks"])
     if sched.empty:
         return "not assessable", "no cited trial reports both the number of sessions and the course length"
     per_week = sched["sessions"] / sched["weeks"]
-    lo, hi = ARTICLE_SCHEDULE["per_week"]
-    wlo, whi = ARTICLE_SCHEDULE["weeks"]
+    (lo, hi), (wlo, whi) = sched_claim.per_week, sched_claim.weeks
     fits = (per_week >= lo) & (per_week <= hi) & (sched["weeks"] >= wlo) & (sched["weeks"] <= whi)
-    minutes = trials["minutes_per_session"].dropna()
-    mfit = ((minutes >= ARTICLE_SCHEDULE["minutes"][0]) & (minutes <= ARTICLE_SCHEDULE["minutes"][1])).sum()
     detail = "; ".join(f"{st.loc[i, 'label']}: {per_week[i]:.2g}/week for {sched.loc[i, 'weeks']:g} weeks" for i in sched.index)
-    reason = (f"{int(fits.sum())} of {len(sched)} trials with a reported schedule gave 1-2 sessions a week for 4-8 weeks "
-              f"({detail}); {int(mfit)} of {len(minutes)} reporting needle time used 20-40 minutes. "
-              "No trial in hip pain compared schedules, so the schedule is descriptive, not shown to be best")
+    reason = (f"{int(fits.sum())} of {len(sched)} trials with a reported schedule gave {lo:g}-{hi:g} sessions a week "
+              f"for {wlo:g}-{whi:g} weeks ({detail})")
+    if sched_claim.minutes is not None:
+        minutes = trials["minutes_per_session"].dropna()
+        mlo, mhi = sched_claim.minutes
+        mfit = ((minutes >= mlo) & (minutes <= mhi)).sum()
+        reason += f"; {int(mfit)} of {len(minutes)} reporting session length used {mlo:g}-{mhi:g} minutes"
+    reason += ". No cited trial compared schedules, so the schedule is descriptive, not shown to be best"
     return ("supported" if fits.sum() * 2 >= len(sched) else "not supported"), reason
 
 

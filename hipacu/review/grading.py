@@ -217,12 +217,12 @@ RULES: tuple[Rule, ...] = (
     Rule("indirectness", -1, "most of the weight from another population than the question's",
          lambda c: c.k > 0 and c.weight_indirect_population >= MAJORITY,
          lambda c: f"{_pct(c.weight_indirect_population)} of the weight from studies in another population "
-                   "(e.g. mixed hip and knee osteoarthritis)",
+                   "than the question's",
          "GRADE 8 (Guyatt 2011): differences in population"),
     Rule("indirectness", -1, "most of the weight from another intervention than the question's",
          lambda c: c.k > 0 and c.weight_indirect_intervention >= MAJORITY,
          lambda c: f"{_pct(c.weight_indirect_intervention)} of the weight from studies of another intervention "
-                   "(e.g. dry needling with exercise rather than acupuncture)",
+                   "than the question's",
          "GRADE 8 (Guyatt 2011): differences in intervention"),
     Rule("indirectness", 0, "population and intervention as the question asks",
          lambda c: c.k > 0,
@@ -427,8 +427,8 @@ def grade(result: AnalysisResult) -> Grade:
     for d in DOMAINS:
         j = _judge(d, c)
         for o in spec.overrides:
-            if o.get("domain") == d:
-                j = Judgement(d, int(o["rating"]), f"override: {o['reason']} (computed: {j.rationale})", j.criterion,
+            if o.domain == d:
+                j = Judgement(d, o.rating, f"override: {o.reason} (computed: {j.rationale})", j.criterion,
                               j.guidance, override=True, computed_rating=j.rating)
         judgements.append(j)
     level = max(1, start + sum(j.rating for j in judgements)) if result.pooled is not None else 1

@@ -33,7 +33,7 @@ def test_bundled_evidence_lists_the_six_cochrane_hip_oa_trials_with_their_data_s
     trials = {"Fink2001", "Haslam2001", "Sheng2010", "Stener-Victorin2004", "White2012", "Witt2006"}
     st = ev.studies.set_index("study_id")
     assert trials <= set(st.index)
-    assert set(st.loc[sorted(trials), "data_status"]) <= {"usable", "narrative_only", "not_found"}
+    assert set(st.loc[sorted(trials), "data_status"]) <= {"usable", "published_not_extractable", "unpublished", "not_found"}
 
 
 def test_valid_fixture_folder_loads(tmp_path):
@@ -100,8 +100,9 @@ BROKEN = {
     ),
     "unknown enum value": (
         dict(studies_csv=[dict(STUDY, design="RCT"), REVIEW]), None,
-        [Problem("studies.csv", 2, "design", "'RCT' is not allowed; allowed: rct, observational, case_series, survey, "
-                                             "systematic_review, mechanistic, protocol")],
+        [Problem("studies.csv", 2, "design", "'RCT' is not allowed; allowed: rct, quasi_randomised, non_randomised, "
+                                             "prospective_cohort, retrospective_cohort, observational, case_series, "
+                                             "survey, systematic_review, mechanistic, protocol")],
     ),
     "empty file": (
         dict(), lambda p: (p / "claims.csv").write_text("", encoding="utf-8"),

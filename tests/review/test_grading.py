@@ -4,6 +4,8 @@ known grade; the bundled evidence grades deterministically; the CLI prints the c
 from __future__ import annotations
 
 import dataclasses
+
+from hipacu.evidence import Override
 import json
 import subprocess
 import sys
@@ -137,8 +139,7 @@ def test_single_small_high_risk_trial_is_very_low_certainty(tmp_path):
 def test_override_replaces_the_domain_and_keeps_the_computed_rating(tmp_path):
     trials = [_trial(i, "low", 100, 40.0) for i in range(3)]
     ev = _folder(tmp_path, trials)
-    spec = dataclasses.replace(ev.analysis("sham_pain"), overrides=({"domain": "imprecision", "rating": -1,
-                                                                    "reason": "a reason"},))
+    spec = dataclasses.replace(ev.analysis("sham_pain"), overrides=(Override("imprecision", -1, "a reason"),))
     ev = dataclasses.replace(ev, analyses=(spec,))
     j = grade(run_analysis(ev, "sham_pain")).judgement("imprecision")
     assert j.override and j.rating == -1 and j.computed_rating == 0 and "a reason" in j.rationale
