@@ -18,10 +18,10 @@ __version__ = "0.1.0"
 # name -> module providing it, imported on first access (PEP 562)
 _LAZY = {
     "meta_regression": "hipacu.models.regression",
-    "subgroup_test": "hipacu.models.regression",
+    "subgroup_test": "hipacu.models.subgroups",
     "MetaRegressionResult": "hipacu.models.regression",
     "PermutationTestResult": "hipacu.models.regression",
-    "SubgroupResult": "hipacu.models.regression",
+    "SubgroupResult": "hipacu.models.subgroups",
     "mantel_haenszel": "hipacu.models.binary",
     "peto": "hipacu.models.binary",
     "MantelHaenszelResult": "hipacu.models.binary",

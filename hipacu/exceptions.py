@@ -6,7 +6,7 @@ message text; catch the class you expect.
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceError", "ConvergenceWarning", "user_stacklevel"]
+__all__ = ["ConvergenceError", "ConvergenceWarning", "FewStudiesWarning", "user_stacklevel"]
 
 import sys
 
@@ -14,6 +14,11 @@ import sys
 class ConvergenceWarning(UserWarning):
     """An iterative estimator stopped before meeting its tolerance; the result carries
     ``converged=False`` and its numbers are the last iterate."""
+
+
+class FewStudiesWarning(UserWarning):
+    """A method needs more studies than an analysis has, so a documented fallback was used
+    (e.g. Hartung-Knapp with k = 1 falls back to the z interval, as metafor does)."""
 
 
 class ConvergenceError(RuntimeError):

@@ -70,7 +70,7 @@ def forest(result, *, ax=None, subgroups=None, groups=None, show_rob: bool = Tru
     column of risk-of-bias dots. The axis says which side favours the intervention; ratio measures use
     a log axis.
 
-    Subgroups: pass ``subgroups``, a :class:`hipacu.models.regression.SubgroupResult` fitted on the analysis's
+    Subgroups: pass ``subgroups``, a :class:`hipacu.models.subgroups.SubgroupResult` fitted on the analysis's
     studies, and ``groups``, each included study's group label (in the order of ``result.included``);
     :meth:`AnalysisResult.subgroups` returns both. Studies are then listed under their group with a
     subtotal diamond from the subgroup's pooled estimate, and the test for subgroup differences is

@@ -158,7 +158,7 @@ def test_forest_with_subgroups_draws_a_subtotal_diamond_per_group_and_the_differ
     ax = plots.forest(r, subgroups=sub, groups=groups)
     diamonds = [p.get_xy() for p in ax.patches if isinstance(p, Polygon)]
     assert len(diamonds) == len(sub.subgroups) + 1
-    for (g, sp), xy in zip(sub.subgroups.items(), diamonds):
+    for sp, xy in zip(sub.subgroups.values(), diamonds):
         assert_allclose(sorted(xy[:4, 0])[0], r.display(sp.ci_low), rtol=TOL_DRAWN)
         assert_allclose(xy[1, 0], r.display(sp.estimate), rtol=TOL_DRAWN)
     texts = " ".join(t.get_text() for t in ax.texts)

@@ -57,7 +57,7 @@ import numpy as np
 from scipy import linalg, special
 
 from hipacu._checks import as_1d, check_choice, check_level, check_same_length, format_p, frozen_array
-from hipacu.exceptions import ConvergenceWarning
+from hipacu.exceptions import ConvergenceWarning, user_stacklevel
 from hipacu.models.pooling import METHODS, PooledEstimate, pool
 from hipacu.models.tau2 import MAXITER
 from hipacu.models.regression import coefficient_fit
@@ -425,7 +425,7 @@ class RankTestResult:
 
     Attributes
     ----------
-    tau : float
+    kendall_tau : float
         Kendall's tau-b between the standardised effects and the sampling variances.
     pval : float
         Two-sided p-value for tau = 0: exact (permutation distribution of Kendall's statistic) when
@@ -436,7 +436,7 @@ class RankTestResult:
         Whether ``pval`` is exact.
     """
 
-    tau: float
+    kendall_tau: float
     pval: float
     k: int
     exact: bool
@@ -451,7 +451,7 @@ class RankTestResult:
         how = "exact" if self.exact else "normal approximation (ties)"
         return (
             f"Rank correlation test for funnel plot asymmetry (k = {self.k})\n"
-            f"Kendall's tau = {self.tau:.4f}, p = {format_p(self.pval)} ({how})"
+            f"Kendall's tau = {self.kendall_tau:.4f}, p = {format_p(self.pval)} ({how})"
         )
 
     def __str__(self) -> str:
@@ -526,13 +526,13 @@ def begg_test(yi, vi) -> RankTestResult:
         q = (s + n0) // 2  # number of concordant pairs
         lower, upper = _kendall_null_cdf_tails(k, q)
         p = upper if 2 * q > n0 else lower
-        return RankTestResult(tau=float(tau), pval=min(2 * p, 1.0), k=k, exact=True)
+        return RankTestResult(kendall_tau=float(tau), pval=min(2 * p, 1.0), k=k, exact=True)
 
     warnings.warn(
         "ties among the standardised effects or the variances: the exact p-value of Kendall's tau is not "
         "available, so the normal approximation is used (as R's cor.test and metafor's ranktest)",
         UserWarning,
-        stacklevel=2,
+        stacklevel=user_stacklevel(),
     )
 
     def tie_sums(a):
@@ -546,7 +546,7 @@ def begg_test(yi, vi) -> RankTestResult:
     if k > 2:  # triple ties need k >= 3
         var_s += x3 * y3 / (9 * k * (k - 1) * (k - 2))
     z = s / np.sqrt(var_s)
-    return RankTestResult(tau=float(tau), pval=float(2 * special.ndtr(-abs(z))), k=k, exact=False)
+    return RankTestResult(kendall_tau=float(tau), pval=float(2 * special.ndtr(-abs(z))), k=k, exact=False)
 
 
 # =========================================================================== funnel contours

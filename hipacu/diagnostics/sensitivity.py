@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
+from hipacu.exceptions import FewStudiesWarning
 from hipacu._checks import as_1d, check_choice, check_model_options, check_same_length, frozen_array
 from hipacu.models.pooling import METHODS, PooledEstimate, pool_batch
 
@@ -42,7 +43,6 @@ SENSITIVITY_COLUMNS = {
 # pool_batch warns when a k = 1 row is asked for Hartung-Knapp; in a leave-one-out of k = 2 studies
 # and in the first row of every cumulative meta-analysis that row is expected and documented (it
 # uses the z test, as metafor's rma() does with a warning that leave1out()/cumul() suppress).
-_KNHA_K1_WARNING = "Hartung-Knapp needs k >= 2"
 
 
 def _study_data(yi, vi) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +73,7 @@ def _labels(labels, k: int):
 
 def _pool_subsets(Y: np.ndarray, V: np.ndarray, method: str, knha: bool, level: float):
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_KNHA_K1_WARNING, category=UserWarning)
+        warnings.simplefilter("ignore", FewStudiesWarning)  # leave-one-out subsets of k = 2 leave one study
         return pool_batch(Y, V, method=method, knha=knha, level=level)
 
 

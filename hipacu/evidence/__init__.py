@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Problem", "EvidenceError", "Evidence", "AnalysisSpec", "Override", "Topic", "load_evidence", "validate",
-           "COLUMNS", "FILES", "bundled_evidence_path", "split_ids"]
+           "COLUMNS", "FILES", "bundled_evidence_path", "split_ids", "ANALYSIS_KEYS", "OVERRIDE_DOMAINS", "MEASURES",
+           "VOCABULARIES", "DESIGNS", "DATA_STATUS", "OUTCOME_STATUS"]
 
 # --------------------------------------------------------------------------- declarations
 

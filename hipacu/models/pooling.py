@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
-from hipacu.exceptions import ConvergenceWarning, user_stacklevel
+from hipacu.exceptions import ConvergenceWarning, FewStudiesWarning, user_stacklevel
 from hipacu.models import tau2 as _tau2
 from hipacu.models.tau2 import TAU2_ESTIMATORS, InterceptSpace, estimate_tau2
 from hipacu.models._stats import i2_h2_from_q, q_pval
@@ -302,7 +302,8 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
     se = np.sqrt(1 / sw)
     alpha = 1 - level
     if knha and any_single:
-        warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", UserWarning, stacklevel=user_stacklevel())
+        warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", FewStudiesWarning,
+                      stacklevel=user_stacklevel())
     if knha and not single.all():
         r = d.y - est
         s2_knha = np.einsum("ij,ij,ij->j", w, r, r) / np.maximum(df_q, 1)

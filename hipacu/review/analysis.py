@@ -116,9 +116,9 @@ class AnalysisResult:
     def subgroups(self, column: str, *, tau2: str = "separate"):
         """Subgroup analysis of the pooled studies by a study-level column of ``included`` (e.g.
         ``"intervention"``, ``"condition"``, ``"rob_overall"``): returns ``(groups, SubgroupResult)``
-        with the analysis's model (:func:`hipacu.models.regression.subgroup_test`), ready for
+        with the analysis's model (:func:`hipacu.models.subgroups.subgroup_test`), ready for
         :func:`hipacu.plots.forest`."""
-        from hipacu.models.regression import subgroup_test
+        from hipacu.models.subgroups import subgroup_test
 
         if column not in self.included.columns:
             raise ValueError(f"column={column!r} is not a column of the included studies; choose one of "

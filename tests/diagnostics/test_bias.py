@@ -166,7 +166,7 @@ def test_begg_test_matches_metafor_ranktest(case):
         res = hipacu.begg_test(d["yi"], d["vi"])
     assert res.exact is not ties
     assert res.k == len(_arr(d["yi"]))
-    assert_allclose(res.tau, exp["tau"], rtol=TOL_CLOSED_FORM, atol=ATOL_ZERO)
+    assert_allclose(res.kendall_tau, exp["tau"], rtol=TOL_CLOSED_FORM, atol=ATOL_ZERO)
     assert_allclose(res.pval, exp["pval"], rtol=TOL_CLOSED_FORM, atol=ATOL_ZERO)
 
 

@@ -68,7 +68,7 @@ def test_begg_exact_p_value_equals_full_permutation_enumeration():
     null = np.array([kendall_s(ystar, np.array(p)) for p in itertools.permutations(v)])
     p = min(1.0, 2 * min((null <= s_obs).mean(), (null >= s_obs).mean()))
     assert_allclose(res.pval, p, rtol=TOL_CLOSED_FORM)
-    assert_allclose(res.tau, s_obs / 15, rtol=TOL_CLOSED_FORM)
+    assert_allclose(res.kendall_tau, s_obs / 15, rtol=TOL_CLOSED_FORM)
 
 
 def test_trim_and_fill_right_side_is_the_mirror_image_of_left_side_on_negated_effects():

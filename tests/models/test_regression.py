@@ -29,8 +29,9 @@ import pytest
 from numpy.testing import assert_allclose
 
 import hipacu
-from hipacu.models import pooling, tau2
-from hipacu.models.regression import REGRESSION_METHODS, MetaRegressionResult, meta_regression, subgroup_test
+from hipacu.models import tau2
+from hipacu.models.regression import REGRESSION_METHODS, MetaRegressionResult, meta_regression
+from hipacu.models.subgroups import subgroup_test
 from conftest import ATOL_ZERO, TOL_CLOSED_FORM, TOL_ITERATIVE, load_reference
 
 REF = load_reference("metafor_regression.json")
