@@ -215,9 +215,9 @@ class PooledBatch:
 
 
 
-def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
+def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray, bool]:
     """Validate ``Y, V`` (analyses × studies) and return private studies × analyses copies
-    (C-contiguous, the engine's layout): one copy, made here."""
+    (C-contiguous, the engine's layout; one copy, made here) and whether no study is absent."""
     try:
         y = np.asarray(Y, dtype=float)
         v = np.asarray(V, dtype=float)
@@ -237,7 +237,7 @@ def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
     if np.may_share_memory(vc, v):
         vc = vc.copy()
     if np.isfinite(yc).all() and np.isfinite(vc).all() and (vc > 0).all():
-        return yc, vc  # the common case: nothing absent, nothing wrong
+        return yc, vc, True  # the common case: nothing absent, nothing wrong
     ny, nv = np.isnan(y), np.isnan(v)
     if (ny != nv).any():
         r, c = np.argwhere(ny != nv)[0]
@@ -253,18 +253,19 @@ def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray]:
     empty = ny.all(axis=1)
     if empty.any():
         raise ValueError(f"row {int(np.flatnonzero(empty)[0])} of Y has no study (all NaN); every analysis needs k >= 1")
-    return yc, vc
+    return yc, vc, False
 
 
-def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, *, columns: bool = False) -> dict:
+def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, *, columns: bool = False,
+            complete: bool = False) -> dict:
     """Pool every analysis. ``y, v``: analyses × studies (NaN = absent), or studies × analyses when
     ``columns=True``. Returns a dict of per-analysis arrays (``weights`` analyses × studies)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _engine_cols(y if columns else y.T, v if columns else v.T, method, knha, level)
+        return _engine_cols(y if columns else y.T, v if columns else v.T, method, knha, level, complete)
 
 
-def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float) -> dict:
-    d = InterceptSpace.from_columns(y, v)
+def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, complete: bool = False) -> dict:
+    d = InterceptSpace.from_columns(y, v, complete=complete)
     k = d.k
     single = k < 2
     any_single = single.any()
@@ -272,9 +273,7 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
 
     # Cochran's Q with fixed-effect weights
     w_fe = d.w0
-    mu_fe, sw_fe = d.wmean(w_fe)
-    r_fe = d.y - mu_fe
-    q = np.einsum("ij,ij,ij->j", w_fe, r_fe, r_fe)
+    sw_fe, mu_fe, q, sw2_fe = d.fixed_effect()
 
     if method == "FE":
         tau2 = np.zeros(len(k))
@@ -284,7 +283,7 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
     else:
         tau2, converged = estimate_tau2(d, method)
         # typical within-study variance (Higgins & Thompson 2002, eq. 9)
-        s2 = df_q * sw_fe / (sw_fe**2 - np.einsum("ij,ij->j", w_fe, w_fe))
+        s2 = df_q * sw_fe / (sw_fe**2 - sw2_fe)
         i2 = 100 * tau2 / (tau2 + s2)
         h2 = (tau2 + s2) / s2
         if any_single:
@@ -319,7 +318,7 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
         stat = est / se
         pval = 2 * special.ndtr(-np.abs(stat))
     pi_half = crit * np.sqrt(se * se + tau2)
-    weights = 100 * w / sw
+    weights = w * (100 / sw)
     if d.m is not None:
         weights = np.where(d.m > 0, weights, np.nan)
     return dict(
@@ -362,8 +361,8 @@ def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float =
     PooledBatch
     """
     method, knha, level = check_model_options(method, knha, level, METHODS)
-    yc, vc = _as_2d(Y, V)  # private studies × analyses copies
-    out = _engine(yc, vc, method, knha, level, columns=True)
+    yc, vc, complete = _as_2d(Y, V)  # private studies × analyses copies
+    out = _engine(yc, vc, method, knha, level, columns=True, complete=complete)
     for a in out.values():  # fresh arrays owned by the result: freeze, do not copy
         a.setflags(write=False)
     yc.setflags(write=False)
@@ -390,7 +389,7 @@ def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.9
     y = as_1d(yi, "yi")
     v = as_1d(vi, "vi", positive=True)
     check_same_length(yi=y, vi=v)
-    out = _engine(y[:, None], v[:, None], method, knha, level, columns=True)
+    out = _engine(y[:, None], v[:, None], method, knha, level, columns=True, complete=True)
     scalars = {name: float(a[0]) for name, a in out.items() if name not in ("k", "weights", "converged")}
     scalars["q_pval"] = float(q_pval(out["q"][0], out["k"][0] - 1))
     return PooledEstimate(k=int(out["k"][0]), method=method, weights=frozen_array(out["weights"][0]),

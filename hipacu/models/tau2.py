@@ -154,19 +154,21 @@ class InterceptSpace:
     reused: at 100,000 analyses every fresh array costs page faults, and a division costs more than
     any other step."""
 
-    __slots__ = ("y", "v", "m", "k", "_w0", "_buf")
+    __slots__ = ("y", "v", "m", "k", "_w0", "_fe", "_buf")
     p = 1
 
     def __init__(self, y: np.ndarray, v: np.ndarray, m: np.ndarray | None, k: np.ndarray):
         self.y, self.v, self.m, self.k = y, v, m, k
         self._w0 = None
+        self._fe = None
         self._buf: list[np.ndarray] = []
 
     @classmethod
-    def from_columns(cls, y: np.ndarray, v: np.ndarray) -> "InterceptSpace":
-        """From studies × analyses arrays with NaN marking absent studies."""
-        absent = np.isnan(y)
-        if absent.any():
+    def from_columns(cls, y: np.ndarray, v: np.ndarray, *, complete: bool = False) -> "InterceptSpace":
+        """From studies × analyses arrays with NaN marking absent studies (``complete=True``: the
+        caller has checked that nothing is absent)."""
+        absent = None if complete else np.isnan(y)
+        if absent is not None and absent.any():
             m = (~absent).astype(float)
             return cls(np.where(absent, 0.0, y), np.where(absent, 1.0, v), m, m.sum(axis=0))
         return cls(np.ascontiguousarray(y), np.ascontiguousarray(v), None, np.full(y.shape[1], float(y.shape[0])))
@@ -184,6 +186,16 @@ class InterceptSpace:
         if self._w0 is None:
             self._w0 = self.weights(0.0)
         return self._w0
+
+    def fixed_effect(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(Σw, μ̂, Q, Σw²)`` with the fixed-effect weights ``w = 1/v``, computed once: Cochran's Q,
+        the DerSimonian-Laird estimator and I² all read them."""
+        if self._fe is None:
+            w = self.w0
+            mu, sw = self.wmean(w)
+            r = self.y - mu
+            self._fe = (sw, mu, np.einsum("ij,ij,ij->j", w, r, r), np.einsum("ij,ij->j", w, w))
+        return self._fe
 
     def buffers(self, n: int) -> list[np.ndarray]:
         """``n`` scratch arrays shaped like ``y`` (allocated once per data set)."""
@@ -206,7 +218,11 @@ class InterceptSpace:
 
     def moment(self, a: np.ndarray | None) -> np.ndarray:
         """``(Q_a - tr(P_a V)) / tr(P_a)`` with fixed weights ``a`` (``None``: unit weights); with
-        ``X = 1``: ``tr(P_a V) = Σav - Σa²v/Σa`` and ``tr P_a = Σa - Σa²/Σa``."""
+        ``X = 1``: ``tr(P_a V) = Σav - Σa²v/Σa`` and ``tr P_a = Σa - Σa²/Σa``. With ``a = 1/v``
+        (DerSimonian-Laird) ``tr(P_a V) = k - 1`` and ``Q_a`` is Cochran's Q, both already known."""
+        if a is self._w0 and a is not None:
+            sw, _, q, sw2 = self.fixed_effect()
+            return (q - (self.k - 1)) / (sw - sw2 / sw)
         if a is None:
             ones = self.m
             if ones is None:
@@ -369,6 +385,13 @@ class ScalarSpace:
 
     def __init__(self, y: np.ndarray, v: np.ndarray):
         self.y, self.v = y.tolist(), v.tolist()
+
+    def start(self) -> float:
+        """``max(0, HE)``, metafor's starting value: ``Σ(y-ȳ)²/(k-1) - Σv/k`` truncated at 0."""
+        k = len(self.y)
+        ybar = sum(self.y) / k
+        he = sum((yi - ybar) ** 2 for yi in self.y) / (k - 1) - sum(self.v) / k
+        return he if he > 0 else 0.0
 
     def score_steps(self, t: float, kind: str) -> tuple[float, float]:
         w = [1.0 / (vi + t) for vi in self.v]
@@ -646,8 +669,8 @@ def estimate_tau2(space, method: str, *, maxiter: int | None = None) -> tuple[np
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if (method in ("ML", "REML") and isinstance(space, InterceptSpace) and n == 1 and space.m is None
                 and space.y.shape[0] <= SCALAR_K and space.k[0] >= 2):
-            start = max(0.0, float(np.nan_to_num(space.moment(None))[0]))
-            t, ok = _iterate_scalar(ScalarSpace(space.y[:, 0], space.v[:, 0]), method, start, TOL, maxiter)
+            scalar = ScalarSpace(space.y[:, 0], space.v[:, 0])
+            t, ok = _iterate_scalar(scalar, method, scalar.start(), TOL, maxiter)
             raw, conv = np.array([t]), np.array([ok])
         else:
             raw, conv = TAU2_ESTIMATORS[method](space, TOL, maxiter)
