@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from hipacu import effects
-from hipacu.exceptions import ConvergenceError, ConvergenceWarning
+from hipacu.exceptions import ConvergenceError, ConvergenceWarning, FewStudiesWarning
 from hipacu.models.pooling import METHODS, PooledBatch, PooledEstimate, pool, pool_batch
 
 __version__ = "0.1.0"
@@ -64,6 +64,7 @@ __all__ = [
     "METHODS",
     "ConvergenceWarning",
     "ConvergenceError",
+    "FewStudiesWarning",
     *_LAZY,
 ]
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["as_1d", "check_same_length", "check_choice", "check_level", "check_flag", "check_model_options",
-           "frozen_array", "format_p", "two_by_two"]
+           "frozen_array", "format_p", "two_by_two", "check_test",
+           "TESTS", "PI_METHODS"]
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -115,6 +116,24 @@ def check_flag(value: Any, name: str) -> bool:
 def check_model_options(method: Any, knha: Any, level: Any, methods: Iterable[str]) -> tuple[str, bool, float]:
     """The ``method``, ``knha`` and ``level`` arguments shared by every model-fitting function."""
     return check_choice(method, "method", methods), check_flag(knha, "knha"), check_level(level)
+
+
+#: Interval / test choices of inverse-variance models (metafor ``test``).
+TESTS = ("z", "t", "knha", "adhoc")
+#: Prediction-interval methods: metafor's (the CI's critical value) and Higgins, Thompson &
+#: Spiegelhalter 2009 (t on k - 2 df; Cochrane Handbook 10.10.4.3, RevMan, R meta's "HTS").
+PI_METHODS = ("metafor", "HTS")
+
+
+def check_test(test: Any, knha: Any) -> str:
+    """The interval choice from ``test`` and the older ``knha`` flag (``knha=True`` means ``"knha"``)."""
+    knha = check_flag(knha, "knha")
+    if test is None:
+        return "knha" if knha else "z"
+    test = check_choice(test, "test", TESTS)
+    if knha and test != "knha":
+        raise ValueError(f"knha=True conflicts with test={test!r}; give one of them (knha=True is test='knha')")
+    return test
 
 
 # --------------------------------------------------------------------------- result helpers

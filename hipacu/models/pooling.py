@@ -19,7 +19,7 @@ from hipacu.exceptions import ConvergenceWarning, FewStudiesWarning, user_stackl
 from hipacu.models import tau2 as _tau2
 from hipacu.models.tau2 import TAU2_ESTIMATORS, InterceptSpace, estimate_tau2
 from hipacu.models._stats import i2_h2_from_q, q_pval
-from hipacu._checks import as_1d, check_model_options, check_same_length, format_p, frozen_array
+from hipacu._checks import PI_METHODS, as_1d, check_choice, check_model_options, check_same_length, check_test, format_p, frozen_array
 
 __all__ = [
     "METHODS",
@@ -29,6 +29,9 @@ __all__ = [
     "pool",
     "pool_batch",
 ]
+
+_TEST_TEXT = {"z": "", "t": "; t distribution", "knha": "; Hartung-Knapp adjustment",
+              "adhoc": "; Hartung-Knapp adjustment (ad hoc: scale factor >= 1)"}
 
 #: Every allowed ``method``: ``"FE"`` (fixed/common effect) and the tau² estimators.
 METHODS = ("FE",) + tuple(TAU2_ESTIMATORS)
@@ -42,7 +45,7 @@ _FIELD_DOCS = {
     "k": "number of studies",
     "method": "metafor code of the model: 'FE' or a tau² estimator",
     "estimate": "pooled effect (log scale for ratio measures)",
-    "se": "standard error of the pooled effect (Hartung–Knapp adjusted when knha=True)",
+    "se": "standard error of the pooled effect (Hartung–Knapp scaled for test 'knha' and 'adhoc')",
     "ci_low": "lower confidence limit",
     "ci_high": "upper confidence limit",
     "statistic": "z (or t with knha) statistic for H0: effect = 0",
@@ -56,6 +59,8 @@ _FIELD_DOCS = {
     "pi_low": "lower prediction-interval limit (same critical value as the CI)",
     "pi_high": "upper prediction-interval limit",
     "weights": "study weights, percent",
+    "test": "interval: 'z', 't' (t on k-1 df), 'knha' (Hartung-Knapp), 'adhoc' (Hartung-Knapp, scale >= 1)",
+    "pi_method": "prediction interval: 'metafor' (the CI's critical value) or 'HTS' (t on k-2 df)",
     "converged": "whether the tau² estimator met its tolerance",
 }
 
@@ -91,6 +96,8 @@ class PooledEstimate:
     vi: np.ndarray
     knha: bool
     level: float
+    test: str = "z"
+    pi_method: str = "metafor"
 
     @property
     def tau(self) -> float:
@@ -120,7 +127,7 @@ class PooledEstimate:
         model = "Fixed-effect" if self.method == "FE" else f"Random-effects ({self.method})"
         test = f"t({self.df:g})" if np.isfinite(self.df) else "z"
         lines = [
-            f"{model} model (k = {self.k})" + ("; Hartung-Knapp adjustment" if self.knha else ""),
+            f"{model} model (k = {self.k})" + _TEST_TEXT[self.test],
             "",
         ]
         if self.method != "FE":
@@ -174,6 +181,8 @@ class PooledBatch:
     vi: np.ndarray
     knha: bool
     level: float
+    test: str = "z"
+    pi_method: str = "metafor"
 
     @property
     def q_pval(self) -> np.ndarray:
@@ -188,7 +197,7 @@ class PooledBatch:
         vals = {}
         for f in fields(PooledEstimate):
             a = getattr(self, f.name)
-            if f.name in ("method", "knha", "level"):
+            if f.name in ("method", "knha", "level", "test", "pi_method"):
                 vals[f.name] = a
             elif f.name in ("weights", "yi", "vi"):
                 vals[f.name] = frozen_array(a[i][present])
@@ -204,7 +213,7 @@ class PooledBatch:
         """DataFrame, one row per analysis, scalar fields only."""
         import pandas as pd
 
-        skip = {"weights", "yi", "vi", "method", "knha", "level"}
+        skip = {"weights", "yi", "vi", "method", "knha", "level", "test", "pi_method"}
         df = pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip})
         df.insert(1, "method", self.method)
         df.insert(df.columns.get_loc("q") + 1, "q_pval", self.q_pval)
@@ -256,15 +265,16 @@ def _as_2d(Y, V) -> tuple[np.ndarray, np.ndarray, bool]:
     return yc, vc, False
 
 
-def _engine(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, *, columns: bool = False,
+def _engine(y: np.ndarray, v: np.ndarray, method: str, test: str, level: float, pi: str, *, columns: bool = False,
             complete: bool = False) -> dict:
     """Pool every analysis. ``y, v``: analyses × studies (NaN = absent), or studies × analyses when
     ``columns=True``. Returns a dict of per-analysis arrays (``weights`` analyses × studies)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _engine_cols(y if columns else y.T, v if columns else v.T, method, knha, level, complete)
+        return _engine_cols(y if columns else y.T, v if columns else v.T, method, test, level, pi, complete)
 
 
-def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: float, complete: bool = False) -> dict:
+def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, test: str, level: float, pi: str = "metafor",
+                 complete: bool = False) -> dict:
     d = InterceptSpace.from_columns(y, v, complete=complete)
     k = d.k
     single = k < 2
@@ -300,13 +310,18 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
 
     se = np.sqrt(1 / sw)
     alpha = 1 - level
-    if knha and any_single:
-        warnings.warn("Hartung-Knapp needs k >= 2; analyses with k = 1 use the z test (as metafor)", FewStudiesWarning,
+    uses_t = test != "z"
+    if uses_t and any_single:
+        warnings.warn(f"test={test!r} needs k >= 2; analyses with k = 1 use the z test (as metafor)", FewStudiesWarning,
                       stacklevel=user_stacklevel())
-    if knha and not single.all():
-        r = d.y - est
-        s2_knha = np.einsum("ij,ij,ij->j", w, r, r) / np.maximum(df_q, 1)
-        se = np.where(single, se, se * np.sqrt(s2_knha))
+    se_classic = se
+    if uses_t and not single.all():
+        if test in ("knha", "adhoc"):
+            r = d.y - est
+            s2_knha = np.einsum("ij,ij,ij->j", w, r, r) / np.maximum(df_q, 1)
+            if test == "adhoc":  # the scale factor floored at 1 (Knapp & Hartung 2003; metafor test="adhoc")
+                s2_knha = np.maximum(s2_knha, 1.0)
+            se = np.where(single, se, se * np.sqrt(s2_knha))
         df = np.where(single, np.inf, df_q)
         t_df = np.where(single, 1.0, df_q)
         crit = np.where(single, special.ndtri(1 - alpha / 2), special.stdtrit(t_df, 1 - alpha / 2))
@@ -317,7 +332,12 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
         crit = special.ndtri(1 - alpha / 2)
         stat = est / se
         pval = 2 * special.ndtr(-np.abs(stat))
-    pi_half = crit * np.sqrt(se * se + tau2)
+    if pi == "HTS":  # Higgins, Thompson & Spiegelhalter 2009: t on k - 2 df, the classic SE (Handbook 10.10.4.3)
+        pi_df = k - 2
+        pi_crit = np.where(pi_df >= 1, special.stdtrit(np.maximum(pi_df, 1), 1 - alpha / 2), np.nan)
+        pi_half = pi_crit * np.sqrt(se_classic * se_classic + tau2)
+    else:
+        pi_half = crit * np.sqrt(se * se + tau2)
     weights = w * (100 / sw)
     if d.m is not None:
         weights = np.where(d.m > 0, weights, np.nan)
@@ -341,7 +361,8 @@ def _engine_cols(y: np.ndarray, v: np.ndarray, method: str, knha: bool, level: f
     )
 
 
-def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float = 0.95) -> PooledBatch:
+def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float = 0.95, test: str | None = None,
+               pi: str = "metafor") -> PooledBatch:
     """Pool many meta-analyses at once.
 
     Parameters
@@ -353,24 +374,38 @@ def pool_batch(Y, V, *, method: str = "REML", knha: bool = False, level: float =
     knha : bool
         Hartung & Knapp (2001) / Sidik & Jonkman (2002) adjustment: t test on k-1 df with the
         variance scaled by ``Σ w (y - μ̂)² / (k-1)`` (metafor ``test="knha"``, no truncation).
+        The same as ``test="knha"``.
     level : float
         Confidence level for the CI and prediction interval.
+    test : {"z", "t", "knha", "adhoc"}, optional
+        The interval (metafor ``test``): ``"z"`` normal; ``"t"`` t on k-1 df with the usual
+        variance; ``"knha"`` Hartung-Knapp; ``"adhoc"`` Hartung-Knapp with the scale factor floored
+        at 1, so the interval is never narrower than the z interval's variance allows (Knapp &
+        Hartung 2003; Röver, Knapp & Friede 2015). Default: ``"knha"`` if ``knha`` else ``"z"``.
+        Analyses with k = 1 use z (with a :class:`~hipacu.FewStudiesWarning`).
+    pi : {"metafor", "HTS"}
+        Prediction interval: metafor's ``predict`` (the CI's critical value and variance) or
+        Higgins, Thompson & Spiegelhalter (2009), ``μ̂ ± t_{k-2} sqrt(τ² + SE²)`` with the classic
+        SE (Cochrane Handbook 10.10.4.3; RevMan; R meta ``method.predict = "HTS"``); NaN for k < 3.
 
     Returns
     -------
     PooledBatch
     """
-    method, knha, level = check_model_options(method, knha, level, METHODS)
+    method, _, level = check_model_options(method, knha, level, METHODS)
+    test = check_test(test, knha)
+    pi = check_choice(pi, "pi", PI_METHODS)
     yc, vc, complete = _as_2d(Y, V)  # private studies × analyses copies
-    out = _engine(yc, vc, method, knha, level, columns=True, complete=complete)
+    out = _engine(yc, vc, method, test, level, pi, columns=True, complete=complete)
     for a in out.values():  # fresh arrays owned by the result: freeze, do not copy
         a.setflags(write=False)
     yc.setflags(write=False)
     vc.setflags(write=False)
-    return PooledBatch(method=method, yi=yc.T, vi=vc.T, knha=knha, level=level, **out)
+    return PooledBatch(method=method, yi=yc.T, vi=vc.T, knha=test == "knha", level=level, test=test, pi_method=pi, **out)
 
 
-def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95) -> PooledEstimate:
+def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95, test: str | None = None,
+         pi: str = "metafor") -> PooledEstimate:
     """Pool one meta-analysis (inverse-variance weights; metafor ``rma(yi, vi, method=...)``).
 
     ``estimate = Σ w y / Σ w`` with ``w = 1/(v + τ²)``, ``se = 1/sqrt(Σ w)`` (Hedges & Olkin 1985);
@@ -385,13 +420,15 @@ def pool(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.9
     ValueError
         Mismatched lengths, empty input, NaN/inf, ``vi <= 0`` or an unknown option.
     """
-    method, knha, level = check_model_options(method, knha, level, METHODS)
+    method, _, level = check_model_options(method, knha, level, METHODS)
+    test = check_test(test, knha)
+    pi = check_choice(pi, "pi", PI_METHODS)
     y = as_1d(yi, "yi")
     v = as_1d(vi, "vi", positive=True)
     check_same_length(yi=y, vi=v)
-    out = _engine(y[:, None], v[:, None], method, knha, level, columns=True, complete=True)
+    out = _engine(y[:, None], v[:, None], method, test, level, pi, columns=True, complete=True)
     scalars = {name: float(a[0]) for name, a in out.items() if name not in ("k", "weights", "converged")}
     scalars["q_pval"] = float(q_pval(out["q"][0], out["k"][0] - 1))
     return PooledEstimate(k=int(out["k"][0]), method=method, weights=frozen_array(out["weights"][0]),
-                          converged=bool(out["converged"][0]), yi=frozen_array(y), vi=frozen_array(v), knha=knha, level=level,
-                          **scalars)
+                          converged=bool(out["converged"][0]), yi=frozen_array(y), vi=frozen_array(v),
+                          knha=test == "knha", level=level, test=test, pi_method=pi, **scalars)
