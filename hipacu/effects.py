@@ -15,6 +15,8 @@ from scipy import special
 from hipacu._checks import two_by_two, as_1d, check_choice, check_level, check_same_length, frozen_array
 
 __all__ = [
+    "combine_groups",
+    "CombinedGroup",
     "EffectSizes",
     "smd",
     "mean_difference",
@@ -327,3 +329,65 @@ def smd_from_md_ci(md, ci_low, ci_high, n1, n2, *, level: float = 0.95) -> Effec
     sp = np.sqrt(d.vi) / np.sqrt(1 / k1 + 1 / k2)
     g = hedges_correction(k1 + k2 - 2) * d.yi / sp
     return EffectSizes(g, 1 / k1 + 1 / k2 + g**2 / (2 * (k1 + k2)), "SMD")
+
+
+# --------------------------------------------------------------------------- multi-arm trials
+
+
+@dataclass(frozen=True)
+class CombinedGroup:
+    """Two or more arms merged into one group (``n``, ``mean``, ``sd``, or ``events``)."""
+
+    n: float
+    mean: float | None = None
+    sd: float | None = None
+    events: float | None = None
+
+
+def combine_groups(n, mean=None, sd=None, *, events=None) -> CombinedGroup:
+    """Merge arms of one trial into a single group, as the Cochrane Handbook (v6, section 23.3.4,
+    table 6.5.a) describes for a multi-arm trial whose arms would otherwise share a comparator.
+
+    Continuous outcomes (``mean``, ``sd`` per arm): arms are merged pairwise,
+    ``N = N1 + N2``, ``M = (N1 M1 + N2 M2) / N`` and
+    ``SD = sqrt(((N1 - 1) SD1² + (N2 - 1) SD2² + N1 N2 / N (M1 - M2)²) / (N - 1))``, which is the
+    sample SD of the pooled participants. Dichotomous outcomes (``events``): events and totals add.
+
+    Parameters
+    ----------
+    n : array-like
+        Participants per arm (at least two arms).
+    mean, sd : array-like, optional
+        Mean and SD per arm (both, for a continuous outcome).
+    events : array-like, optional
+        Events per arm (for a dichotomous outcome).
+
+    Examples
+    --------
+    Two sham arms of 10 (mean 5, SD 1) and 30 (mean 7, SD 2):
+    ``combine_groups([10, 30], [5, 7], [1, 2])`` gives n = 40, mean 6.5, SD ≈ 1.99 (the SD of the 40 participants pooled).
+    """
+    n_ = as_1d(n, "n", integer=True, min_value=1)
+    if len(n_) < 2:
+        raise ValueError(f"n has {len(n_)} arm(s); combining needs at least two arms")
+    if events is not None:
+        if mean is not None or sd is not None:
+            raise ValueError("give either events (dichotomous) or mean and sd (continuous), not both")
+        ev = as_1d(events, "events", nonnegative=True, integer=True)
+        check_same_length(n=n_, events=ev)
+        if (ev > n_).any():
+            i = int(np.flatnonzero(ev > n_)[0])
+            raise ValueError(f"events[{i}] = {ev[i]:g} exceeds n[{i}] = {n_[i]:g}; events must be <= n")
+        return CombinedGroup(n=float(n_.sum()), events=float(ev.sum()))
+    if mean is None or sd is None:
+        raise ValueError("a continuous outcome needs both mean and sd for every arm (or give events)")
+    m = as_1d(mean, "mean")
+    s = as_1d(sd, "sd", positive=True)
+    check_same_length(n=n_, mean=m, sd=s)
+    N, M, S = n_[0], m[0], s[0]
+    for n2, m2, s2 in zip(n_[1:], m[1:], s[1:]):
+        tot = N + n2
+        var = ((N - 1) * S**2 + (n2 - 1) * s2**2 + N * n2 / tot * (M - m2) ** 2) / (tot - 1)
+        M = (N * M + n2 * m2) / tot
+        N, S = tot, float(np.sqrt(var))
+    return CombinedGroup(n=float(N), mean=float(M), sd=float(S))

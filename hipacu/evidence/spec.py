@@ -59,10 +59,12 @@ class AnalysisSpec:
     intervention: str = _key(str, required=True, doc="intervention as the question names it")
     comparator: str = _key(str, required=True, doc="comparator as the question names it")
     claims: tuple[str, ...] = _key(list, default=(), doc="claim ids in claims.csv that this analysis tests")
+    combine: tuple[tuple[str, ...], ...] = _key(list, default=(), doc="groups of rows of one multi-arm trial whose comparator arms are combined (Handbook 23.3.4), e.g. [[\"a\", \"b\"]]")
+    outcomes: tuple[str, ...] = _key(list, allowed="vocabulary:outcomes", default=(), doc="outcome kinds the question is about (rows of other kinds count as indirect)")
     model: str = _key(str, allowed=MODELS, default="rma", doc="model family")
     method: str = _key(str, allowed="methods", default="REML", doc="metafor tau² code or `FE` (rma) ")
-    knha: bool = _key(bool, default=True, doc="Hartung-Knapp interval for k >= 2 (same as test = \"knha\")")
-    test: str | None = _key(str, allowed=TESTS, default=None, doc="interval: z, t, knha or adhoc (overrides knha)")
+    knha: bool | None = _key(bool, default=None, doc="true: Hartung-Knapp interval (same as test = \"knha\"); unset: the few-studies rule chooses")
+    test: str | None = _key(str, allowed=TESTS, default=None, doc="interval: z, t, knha or adhoc; unset: the few-studies rule chooses")
     prior: str | None = _key(str, default=None, doc="prior on tau for model = \"bayes\", e.g. `half_normal(0.5)`")
     mid: float | None = _key(float, default=None, doc="minimal important difference, natural scale, > 0")
     mid_unit: str | None = _key(str, default=None, doc="unit of the MID")
@@ -84,9 +86,14 @@ class AnalysisSpec:
     threshold_source: str | None = _key(str, default=None, doc="where the threshold comes from (required with threshold)")
 
     @property
-    def test_choice(self) -> str:
-        """The interval actually asked for: ``test`` if given, else ``"knha"`` or ``"z"`` from ``knha``."""
-        return self.test if self.test is not None else ("knha" if self.knha else "z")
+    def test_choice(self) -> str | None:
+        """The interval the spec asks for (``test``, else ``"knha"``/``"z"`` from ``knha``), or ``None``
+        when it leaves the choice to the few-studies rule."""
+        if self.test is not None:
+            return self.test
+        if self.knha is None:
+            return None
+        return "knha" if self.knha else "z"
 
 
 #: TOML key -> (type, required) for every key of an ``[[analysis]]`` (``override`` is the TOML name of ``overrides``).
@@ -204,6 +211,24 @@ def read_analyses(path: Path, problems: list, topic=None) -> tuple[list[Analysis
             ok &= o_ok
         if isinstance(a.get("rows"), list) and not a["rows"]:
             bad(f"{aid}.rows", "lists no rows")
+        if isinstance(a.get("combine"), list):
+            listed, used = set(a.get("rows", [])) if isinstance(a.get("rows"), list) else set(), set()
+            for g in a["combine"]:
+                if not isinstance(g, list) or len(g) < 2 or not all(isinstance(x, str) for x in g):
+                    bad(f"{aid}.combine", f"{g!r} must be a list of at least two row ids")
+                    ok = False
+                    continue
+                for rid in g:
+                    if rid not in listed:
+                        bad(f"{aid}.combine", f"{rid!r} is not in rows")
+                        ok = False
+                    if rid in used:
+                        bad(f"{aid}.combine", f"{rid!r} is in two combine groups")
+                        ok = False
+                    used.add(rid)
+        if "test" in a and "knha" in a and a.get("knha") and a.get("test") != "knha":
+            bad(f"{aid}.knha", f"knha = true conflicts with test = {a.get('test')!r}; give one of them")
+            ok = False
         if ok:
             good.append(_spec(a, tuple(overrides)))
     return good, {str(a.get("id")) for a in items}
@@ -216,5 +241,8 @@ def _spec(a: dict, overrides: tuple[Override, ...]) -> AnalysisSpec:
             kw["overrides"] = overrides
         elif key in a:
             v = a[key]
-            kw[f.name] = tuple(v) if f.metadata["type"] is list else (float(v) if f.metadata["type"] is float else v)
+            if f.name == "combine":
+                kw[f.name] = tuple(tuple(g) for g in v)
+            else:
+                kw[f.name] = tuple(v) if f.metadata["type"] is list else (float(v) if f.metadata["type"] is float else v)
     return AnalysisSpec(**kw)

@@ -1,29 +1,112 @@
-"""Run a planned analysis of an evidence folder: rows -> effect sizes -> pooled estimate.
+"""Run a planned analysis of an evidence folder: study table -> model -> pooled estimate.
 
-:func:`run_analysis` reads one ``[[analysis]]`` of ``analyses.toml``, turns every listed row into an
-effect size whatever its form, excludes rows that cannot enter (with the reason, never silently),
-pools the rest with the analysis's model and keeps everything the grading and the figures need.
+:func:`run_analysis` builds the study table of one ``[[analysis]]`` (:mod:`hipacu.review.study_table`:
+every listed row pooled or excluded with its reason), chooses the interval by the few-studies rule
+(:func:`interval_rule`) unless the analysis fixes it, fits the analysis's model through the
+:data:`MODELS` dispatch, runs the small-study tests where they are meaningful, and pools a
+sensitivity analysis without studies whose numbers are flagged implausible.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from hipacu import effects
 from hipacu.evidence import AnalysisSpec, Evidence
-from hipacu.models.pooling import PooledEstimate, pool
+from hipacu.models.pooling import pool
+from hipacu.models.protocol import SummaryEstimate
+from hipacu.review.study_table import StudyTable, build_study_table
 
-__all__ = ["AnalysisResult", "run_analysis", "run_all", "RATIO_MEASURES", "MIN_K_SMALL_STUDY_TESTS"]
+__all__ = ["AnalysisResult", "run_analysis", "run_all", "RATIO_MEASURES", "MIN_K_SMALL_STUDY_TESTS", "MODELS",
+           "SmallStudyTests", "small_study_tests", "interval_rule", "ELIGIBLE_STATUSES"]
 
 #: Measures pooled on the log scale and shown exponentiated.
 RATIO_MEASURES = ("RR", "OR", "ROM", "IRLN")
 #: Egger's test and trim-and-fill only with at least this many studies (Cochrane Handbook 13.3.5.4;
 #: GRADE guidelines 5, Guyatt 2011).
 MIN_K_SMALL_STUDY_TESTS = 10
+#: What the eligible table's ``status`` column can say about a study for this analysis.
+ELIGIBLE_STATUSES = ("included", "excluded", "published_not_extractable", "unpublished", "not_found", "not_measured")
+
+
+# --------------------------------------------------------------------------- interval and model
+
+
+def interval_rule(k: int, spec: AnalysisSpec) -> tuple[str, str]:
+    """``(test, reason)``: the interval an analysis uses.
+
+    An interval named in ``analyses.toml`` (``test`` or ``knha``) is used as given. Otherwise:
+
+    - k >= 3: REML with the Hartung-Knapp-Sidik-Jonkman interval in its *ad hoc* form (the variance
+      scale factor floored at 1, so the interval is never narrower than the Wald interval): HKSJ keeps
+      error rates near nominal where the DerSimonian-Laird/Wald interval does not (IntHout, Ioannidis &
+      Borm 2014; Cochrane's methods guidance for RevMan), and the ad hoc floor removes its
+      anti-conservative cases with studies of unequal precision (Röver, Knapp & Friede 2015).
+    - k = 2: HKSJ uses t on 1 degree of freedom (critical value 12.7), so two concordant trials that
+      each exclude no effect pool to an interval that includes it; the variance of τ² is not estimable
+      either. The Wald interval with REML is used, and the method-sensitivity panel shows HKSJ, ad hoc
+      and the common-effect model beside it, so a conclusion that depends on the choice is flagged
+      (Cochrane Handbook 10.10.4: with very few studies no method is reliable, and the choice must be
+      stated).
+    - k = 1: the single study's own estimate and Wald interval.
+    """
+    chosen = spec.test_choice
+    if chosen is not None:
+        return chosen, f"interval as specified in analyses.toml (test = {chosen!r})"
+    if k <= 1:
+        return "z", "a single study: its own estimate and 95% Wald interval"
+    if k == 2:
+        return "z", ("k = 2: Wald interval (Hartung-Knapp would use t with 1 df, critical value 12.7); the "
+                     "method-sensitivity panel shows the alternatives")
+    return "adhoc", "k >= 3: Hartung-Knapp-Sidik-Jonkman interval, ad hoc variant (never narrower than Wald)"
+
+
+def _fit_rma(table: StudyTable, spec: AnalysisSpec, test: str) -> SummaryEstimate:
+    inc = table.included
+    return pool(inc["yi"].to_numpy(float), inc["vi"].to_numpy(float), method=spec.method, test=test)
+
+
+#: Model family (``analyses.toml`` ``model``) -> fitting function ``f(study_table, spec, test) -> SummaryEstimate``.
+MODELS: dict[str, Callable[[StudyTable, AnalysisSpec, str], SummaryEstimate]] = {
+    "rma": _fit_rma,
+}
+
+
+# --------------------------------------------------------------------------- small-study tests
+
+
+@dataclass(frozen=True)
+class SmallStudyTests:
+    """Egger's regression test and trim-and-fill, or why they were not run (``reason``)."""
+
+    egger: object | None
+    trim_and_fill: object | None
+    reason: str
+
+    @property
+    def run(self) -> bool:
+        return self.egger is not None
+
+
+def small_study_tests(yi: np.ndarray, vi: np.ndarray) -> SmallStudyTests:
+    """Egger's test and trim-and-fill when they are meaningful: at least
+    :data:`MIN_K_SMALL_STUDY_TESTS` studies (Cochrane Handbook 13.3.5.4) whose standard errors differ
+    (with equal standard errors funnel asymmetry is not defined)."""
+    k = len(yi)
+    if k < MIN_K_SMALL_STUDY_TESTS:
+        return SmallStudyTests(None, None, f"not run: k = {k} < {MIN_K_SMALL_STUDY_TESTS} "
+                                           "(tests for funnel asymmetry need at least 10 studies)")
+    sei = np.sqrt(vi)
+    if np.ptp(sei) <= 1e-12 * sei.max():
+        return SmallStudyTests(None, None, "not run: every study has the same standard error, so funnel "
+                                           "asymmetry is not defined")
+    from hipacu.diagnostics.bias import egger_test, trim_and_fill
+
+    return SmallStudyTests(egger_test(yi, vi), trim_and_fill(yi, vi), "run")
 
 
 @dataclass(frozen=True)
@@ -35,36 +118,50 @@ class AnalysisResult:
     spec : AnalysisSpec
         The analysis as declared in ``analyses.toml``.
     included : DataFrame
-        One row per pooled study: ``row_id, study_id, label, yi, vi, n, weight, lower_is_better,
-        rob_overall, design, condition, intervention, derivation, n_source`` (``yi`` oriented so that
-        negative favours the intervention when ``lower_is_better``; ``n`` is the analysed number, or the
-        number randomised when the source prints no arm sizes for the comparison, as ``n_source`` says).
+        One row per pooled study (:data:`hipacu.review.study_table.INCLUDED_COLUMNS`): ``yi`` oriented so
+        that negative favours the intervention when ``lower_is_better``; ``n`` is the analysed number, or
+        the number randomised when the source prints no arm sizes (``n_source`` says which); ``weight``
+        in percent of the pooled model.
     excluded : DataFrame
         ``row_id, study_id, reason`` for every listed row that was not pooled.
-    pooled : PooledEstimate or None
-        None when no row could be pooled.
+    pooled : SummaryEstimate or None
+        The model's result (None when no row could be pooled).
     participants : int
-        Participants (or, for frequency questions, the summed denominators) in the pooled rows.
+        Participants (for frequency questions, the summed denominators) in the pooled rows.
     lower_is_better : bool or None
         Direction of the outcome (None when no row is included).
     eligible : DataFrame
-        Studies in ``studies.csv`` that match the analysis's design, condition and comparison, with
-        their ``data_status`` (the missing evidence is visible here).
+        Every study eligible for this analysis and its ``status`` (:data:`ELIGIBLE_STATUSES`) with the
+        evidence for it: the pooled ones, and those whose result is published but not extractable,
+        unpublished, not found or not measured (``data_status.csv``; the study-level status otherwise).
     reviews : DataFrame
         Published pooled results linked to this analysis in ``reviews.csv``.
-    diagnostics : dict
-        Small-study tests run (k >= 10) or the reason they were not.
+    small_study : SmallStudyTests
+        Egger's test and trim-and-fill, or why they were not run.
+    test, test_reason : str
+        The interval used (``"z"``, ``"t"``, ``"knha"``, ``"adhoc"``) and why (:func:`interval_rule`).
+    without_implausible : SummaryEstimate or None
+        The same model without studies whose numbers are flagged implausible (None when none is
+        flagged or none would remain).
     """
 
     spec: AnalysisSpec
     included: pd.DataFrame
     excluded: pd.DataFrame
-    pooled: PooledEstimate | None
+    pooled: SummaryEstimate | None
     participants: int
     lower_is_better: bool | None
     eligible: pd.DataFrame
     reviews: pd.DataFrame
-    diagnostics: dict = field(default_factory=dict)
+    small_study: SmallStudyTests
+    test: str = "z"
+    test_reason: str = ""
+    without_implausible: SummaryEstimate | None = None
+
+    @property
+    def implausible_labels(self) -> list[str]:
+        """Labels of the pooled studies whose numbers are flagged implausible."""
+        return [str(x) for x in self.included.loc[self.included["implausible"], "label"]]
 
     @property
     def k(self) -> int:
@@ -126,9 +223,9 @@ class AnalysisResult:
         if self.pooled is None:
             raise ValueError(f"analysis {self.spec.id!r} has no pooled studies to split into subgroups")
         groups = self.included[column].astype(str).to_numpy()
-        knha = self.pooled.knha
-        return groups, subgroup_test(self.pooled.yi, self.pooled.vi, groups, method=self.spec.method, tau2=tau2,
-                                     knha=knha)
+        knha = self.test in ("knha", "adhoc")
+        yi, vi = self.included["yi"].to_numpy(float), self.included["vi"].to_numpy(float)
+        return groups, subgroup_test(yi, vi, groups, method=self.spec.method, tau2=tau2, knha=knha)
 
     def favours_label(self) -> str:
         """Which side of the axis favours the intervention, for axis labels."""
@@ -168,189 +265,62 @@ class AnalysisResult:
         }])
 
 
-# --------------------------------------------------------------------------- row -> effect size
-
-
-def _num(r: pd.Series, col: str) -> float | None:
-    v = r.get(col)
-    return None if v is None or pd.isna(v) else float(v)
-
-
-def _outcome_effect(r: pd.Series, measure: str) -> tuple[float, float, int | None, str] | str:
-    """``(yi, vi, n, how)`` for one outcome row, or the reason it cannot enter an analysis of ``measure``."""
-    form = r["form"]
-    n1, n2 = _num(r, "n1"), _num(r, "n2")
-    n = int(n1 + n2) if n1 is not None and n2 is not None else None
-    if form == "prepost":
-        return "single-group before/after data: no comparator arm"
-    if form == "arm":
-        if n1 is None or n2 is None:
-            return "arm sizes (n1, n2) not printed in the source, so the variance cannot be computed"
-        args = (r["mean1"], r["sd1"], n1, r["mean2"], r["sd2"], n2)
-        if measure == "MD":
-            es = effects.mean_difference(*args)
-        elif measure == "SMD":
-            if n1 < 2 or n2 < 2:
-                return "an arm has fewer than 2 participants"
-            es = effects.smd(*args)
-        elif measure == "ROM":
-            if r["mean1"] <= 0 or r["mean2"] <= 0:
-                return "ratio of means needs positive means"
-            es = effects.log_ratio_of_means(*args)
-        else:
-            return f"continuous arm-level data cannot give {measure}"
-        return float(es.yi[0]), float(es.vi[0]), n, f"{es.measure} from arm-level means, SDs and n"
-    if form == "contrast":
-        cm = r["contrast_measure"]
-        est, lo, hi, se = _num(r, "estimate"), _num(r, "ci_low"), _num(r, "ci_high"), _num(r, "se")
-        level = _num(r, "ci_level") or 0.95
-        ratio = cm in ("RR", "OR")
-        wanted = {"MD": ("MD",), "SMD": ("SMD", "MD"), "RR": ("RR",), "OR": ("OR",), "RD": ("RD",)}.get(measure, ())
-        if cm not in wanted:
-            return f"reported as {cm}; this analysis pools {measure}"
-        if measure == "SMD" and cm == "MD":
-            if n1 is None or n2 is None or lo is None or hi is None:
-                return "an SMD from a mean difference needs its CI and both arm sizes"
-            es = effects.smd_from_md_ci(est, lo, hi, n1, n2, level=level)
-            return float(es.yi[0]), float(es.vi[0]), n, "SMD from the mean difference, its CI and arm sizes"
-        if lo is not None and hi is not None:
-            es = effects.from_ci(est, lo, hi, level=level, log=ratio)
-            return float(es.yi[0]), float(es.vi[0]), n, f"{cm} and its {100 * level:g}% CI (generic inverse variance)"
-        if se is not None and not ratio:
-            return float(est), se**2, n, f"{cm} and its standard error (generic inverse variance)"
-        return "no CI or standard error printed"
-    if form == "events":
-        args = (r["events1"], n1, r["events2"], n2)
-        fn = {"RR": effects.log_risk_ratio, "OR": effects.log_odds_ratio, "RD": effects.risk_difference}.get(measure)
-        if fn is None:
-            return f"event counts cannot give {measure}"
-        es = fn(*args)
-        return float(es.yi[0]), float(es.vi[0]), n, f"{es.measure} from event counts" + (
-            " (0.5 added to every cell: zero cell)" if es.corrected[0] else "")
-    return f"unknown form {form!r}"
-
-
-def _safety_effect(r: pd.Series, measure: str) -> tuple[float, float, int | None, str] | str:
-    ev, den = _num(r, "events"), _num(r, "denominator")
-    if ev is None:
-        return "no event count printed (only a rate)" if r.get("rate_as_printed") else "no event count"
-    if den is None:
-        return "no denominator printed"
-    if measure == "PLO":
-        es = effects.logit_proportion(ev, den)
-    elif measure == "IRLN":
-        es = effects.log_incidence_rate(ev, den)
-    else:
-        return f"single-group counts cannot give {measure}"
-    return float(es.yi[0]), float(es.vi[0]), int(den), f"{es.measure} from {int(ev)}/{int(den)} {r['denominator_unit']}" + (
-        " (0.5 added: zero events)" if es.corrected[0] else "")
-
-
 # --------------------------------------------------------------------------- the analysis
 
 
-def _eligible(ev: Evidence, spec: AnalysisSpec) -> pd.DataFrame:
-    st = ev.studies
-    if spec.question == "frequency" or not spec.comparison:
-        sel = st["study_id"].isin(ev.safety.loc[ev.safety["safety_id"].isin(spec.rows), "study_id"])
-    else:
-        sel = (st["design"] == "rct") & (st["comparison"] == spec.comparison)
+def _eligible(ev: Evidence, spec: AnalysisSpec, table: StudyTable) -> pd.DataFrame:
+    """Every study eligible for the analysis, with its status for this analysis and the evidence."""
+    st = ev.studies.set_index("study_id")
+    rows: dict[str, tuple[str, str]] = {}
+    for sid in table.included["study_id"]:
+        rows[sid] = ("included", "pooled")
+    for _, x in table.excluded.iterrows():
+        rows.setdefault(x["study_id"], ("excluded", x["reason"]))
+    ds = ev.data_status
+    if ds is not None and len(ds):
+        for _, x in ds[ds["analysis_id"] == spec.id].iterrows():
+            if x["study_id"] not in rows or rows[x["study_id"]][0] == "excluded":
+                rows[x["study_id"]] = (x["status"], x["evidence"])
+    if spec.question != "frequency" and spec.comparison:
+        sel = st["design"].isin(("rct", "quasi_randomised")) & (st["comparison"] == spec.comparison)
         conditions = spec.eligible_conditions or spec.conditions
         if conditions:
             sel &= st["condition"].isin(conditions)
-    return st.loc[sel, ["study_id", "label", "design", "condition", "intervention", "data_status", "data_note",
-                        "n_randomised"]].reset_index(drop=True)
+        for sid in st.index[sel]:
+            status = st.loc[sid, "data_status"]
+            if sid not in rows and status != "usable":
+                rows[sid] = (status, st.loc[sid, "data_note"] or "")
+    out = pd.DataFrame([{"study_id": sid, "status": s, "evidence": why} for sid, (s, why) in rows.items()],
+                       columns=["study_id", "status", "evidence"])
+    for col in ("label", "design", "condition", "intervention", "n_randomised"):
+        out.insert(len(out.columns) - 2, col, out["study_id"].map(st[col]))
+    return out.sort_values(["status", "study_id"], key=lambda s: s.map(ELIGIBLE_STATUSES.index)
+                           if s.name == "status" else s).reset_index(drop=True)
 
 
 def run_analysis(evidence: Evidence, analysis_id: str) -> AnalysisResult:
-    """Run one analysis of ``evidence`` (see module docstring).
-
-    Rules applied to every listed row, in order (each failure is an exclusion with its reason):
-    the study must be randomised when the analysis has any randomised row; the row's data must give
-    the analysis's measure; a study contributes one row (the first listed), so shared arms or
-    interim reports are not counted twice; mean differences need a common scale.
-    Model: ``spec.method`` with the Hartung–Knapp interval when ``spec.knha`` (the default), for
-    k >= 2; a single study is reported as such (its own estimate and CI).
-    """
+    """Run one analysis of ``evidence`` (see the module docstring)."""
     spec = evidence.analysis(analysis_id)
-    studies = evidence.studies.set_index("study_id")
-    table = evidence.outcomes if spec.table == "outcomes" else evidence.safety
-    key = "outcome_id" if spec.table == "outcomes" else "safety_id"
-    rows = table.set_index(key).loc[list(spec.rows)]
-    designs = rows["study_id"].map(studies["design"])
-    any_rct = spec.table == "outcomes" and (designs == "rct").any()
-
-    inc, exc = [], []
-    seen: dict[str, str] = {}
-    scale = None
-    direction = None
-    for row_id, r in rows.iterrows():
-        sid = r["study_id"]
-        st = studies.loc[sid]
-        reason = None
-        if any_rct and st["design"] != "rct":
-            reason = f"not randomised (design {st['design']}); this analysis pools randomised trials"
-        elif sid in seen:
-            reason = f"study already contributes row {seen[sid]} (same participants would count twice)"
-        if reason is None:
-            got = _outcome_effect(r, spec.measure) if spec.table == "outcomes" else _safety_effect(r, spec.measure)
-            if isinstance(got, str):
-                reason = got
-        if reason is None and spec.table == "outcomes" and spec.measure == "MD":
-            this_scale = (_num(r, "scale_min"), _num(r, "scale_max"))
-            if scale is not None and this_scale != scale and None not in this_scale and None not in scale:
-                reason = f"scale {this_scale[0]:g}-{this_scale[1]:g} differs from {scale[0]:g}-{scale[1]:g}; pool as SMD or rescale"
-        if reason is not None:
-            exc.append({"row_id": row_id, "study_id": sid, "reason": reason})
-            continue
-        yi, vi, n, how = got
-        if spec.table == "outcomes":
-            lib = bool(r["lower_is_better"])
-            if direction is None:
-                direction = lib
-            elif lib != direction:
-                yi = -yi  # higher-is-better row in a lower-is-better analysis: orient it the same way
-                how += "; sign flipped to the analysis's direction"
-            if scale is None and spec.measure == "MD":
-                scale = (_num(r, "scale_min"), _num(r, "scale_max"))
-        seen[sid] = row_id
-        n_source = "analysed"
-        if n is None and not pd.isna(st["n_randomised"]):
-            n, n_source = int(st["n_randomised"]), "randomised (arm sizes of this comparison not printed)"
-        inc.append({"row_id": row_id, "study_id": sid, "label": st["label"], "yi": yi, "vi": vi, "n": n,
-                    "n_source": n_source, "how": how, "rob_overall": st["rob_overall"], "design": st["design"],
-                    "condition": st["condition"], "intervention": st["intervention"],
-                    "derivation": r.get("derivation")})
-    included = pd.DataFrame(inc, columns=["row_id", "study_id", "label", "yi", "vi", "n", "n_source", "how", "rob_overall", "design",
-                                          "condition", "intervention", "derivation"])
-    excluded = pd.DataFrame(exc, columns=["row_id", "study_id", "reason"])
-
-    pooled = None
-    if len(included):
-        knha = spec.knha and len(included) >= 2
-        pooled = pool(included["yi"].to_numpy(float), included["vi"].to_numpy(float), method=spec.method, knha=knha)
-        included["weight"] = pooled.weights
-    else:
-        included["weight"] = pd.Series(dtype=float)
-    participants = int(np.nansum(included["n"].to_numpy(float))) if len(included) else 0
-
-    diagnostics: dict = {}
-    if pooled is not None and pooled.k >= MIN_K_SMALL_STUDY_TESTS:
-        from hipacu.diagnostics.bias import egger_test, trim_and_fill
-
-        try:
-            diagnostics["egger"] = egger_test(pooled.yi, pooled.vi)
-            diagnostics["trim_and_fill"] = trim_and_fill(pooled.yi, pooled.vi)
-            diagnostics["small_study_tests"] = "run"
-        except ValueError as exc:  # e.g. every study with the same standard error: recorded, not hidden
-            diagnostics["small_study_tests"] = f"not run: {exc}"
-    else:
-        diagnostics["small_study_tests"] = (f"not run: k = {0 if pooled is None else pooled.k} < "
-                                            f"{MIN_K_SMALL_STUDY_TESTS} (tests for funnel asymmetry need at least 10 studies)")
+    table = build_study_table(evidence, spec)
+    inc = table.included
+    k = len(inc)
+    test, why = interval_rule(k, spec)
+    fit = MODELS[spec.model]
+    pooled = fit(table, spec, test) if k else None
+    inc = inc.copy()
+    inc["weight"] = np.asarray(pooled.weights, float) if pooled is not None else pd.Series(dtype=float)
+    participants = int(np.nansum(inc["n"].to_numpy(float))) if k else 0
+    flagged = inc["implausible"].to_numpy(bool) if k else np.zeros(0, bool)
+    without = None
+    if flagged.any() and (~flagged).any():
+        rest = StudyTable(table.included[~flagged].reset_index(drop=True), table.excluded, table.lower_is_better)
+        without = fit(rest, spec, interval_rule(int((~flagged).sum()), spec)[0])
+    sst = (small_study_tests(inc["yi"].to_numpy(float), inc["vi"].to_numpy(float)) if k
+           else SmallStudyTests(None, None, "not run: no pooled studies"))
     reviews = evidence.reviews[evidence.reviews["analysis_id"] == spec.id].reset_index(drop=True)
-    return AnalysisResult(spec=spec, included=included, excluded=excluded, pooled=pooled, participants=participants,
-                          lower_is_better=direction, eligible=_eligible(evidence, spec), reviews=reviews,
-                          diagnostics=diagnostics)
+    return AnalysisResult(spec=spec, included=inc, excluded=table.excluded, pooled=pooled, participants=participants,
+                          lower_is_better=table.lower_is_better, eligible=_eligible(evidence, spec, table),
+                          reviews=reviews, small_study=sst, test=test, test_reason=why, without_implausible=without)
 
 
 def run_all(evidence: Evidence) -> dict[str, AnalysisResult]:

@@ -1,128 +1,173 @@
-"""Each claim of the article against the graded evidence: a verdict with its one-sentence reason.
+"""Each claim of the article against the graded evidence: a verdict from a declared table, with its reason.
 
-Verdict rule (:func:`verdict`), by the claim's kind:
+**Which analyses decide.** ``claims.csv`` names a claim's critical analyses (``critical_analyses``;
+all of its ``analyses`` when none is named). Following GRADE 11 (Guyatt 2013), the claim's
+certainty is the *lowest* certainty among its critical analyses that have data, and its effect
+category is the *weakest* agreement among them (an opposite finding outweighs no effect, which
+outweighs agreement). Nothing depends on the order of rows or of listed ids.
 
-- ``effect`` (the article says the intervention helps): *supported* when the primary analysis's CI
-  excludes no effect in the favourable direction and the GRADE certainty is at least the certainty
-  the article's wording implies; *supported but overstated* when the effect is there but the
-  certainty is lower than the wording implies; *contradicted* when the estimate shows important
-  harm with a CI excluding no effect, or little to no difference at moderate or high certainty;
-  *not supported* otherwise (including very low certainty, where GRADE says the evidence is very
-  uncertain).
-- ``no_difference``: *supported* / *supported but overstated* when the point estimate lies within
-  the minimal important difference; *contradicted* when it shows an important benefit with a CI
-  excluding no effect; *not supported* otherwise.
-- ``quality`` (the article says the evidence is weak): *supported* when no tested analysis reaches
-  moderate certainty; *not supported* when one does; *contradicted* when one is high.
-- ``safety``: the rate against the analysis's threshold, as for ``effect``.
-- ``dose``: the treatment schedules of the cited trials against the stated schedule (descriptive,
-  not graded).
-- ``mechanism``: *mechanistic evidence, not graded by GRADE*, with the sources.
-- *not assessable* whenever the tested analyses have no usable data; the reason names the eligible
-  studies whose numbers are missing.
+**What the claim asserts** is declared, never read from its wording: ``kind`` and ``direction``
+(``present``: an effect exists, the default for ``effect``; ``absent``: little or no effect, the
+default for ``no_difference``; ``below`` / ``above`` a rate threshold for ``safety``).
 
-The primary analysis of a claim is the one with data and the highest certainty (the first listed in
-``claims.csv`` on ties); the others are listed in the claims table.
+**The verdict table** (:func:`verdict_table`) maps direction × effect category × certainty ×
+the certainty the claim's wording implies to a verdict (:data:`VERDICTS`). The effect categories are
+the grading's (:func:`hipacu.review.grading.effect_category`: relative to the MID, not to zero; a
+rate relative to its threshold). In words:
+
+- the estimate agrees with the claim: *supported* at or above the implied certainty; *supported but
+  overstated* below it (low or moderate); *too uncertain to say (the estimate agrees)* at very low;
+- the estimate shows little or no effect for a claimed effect: *contradicted* at moderate or high
+  certainty, *not shown* at low, *too uncertain to say* at very low;
+- the estimate is on the other side: *contradicted* at low or above, *too uncertain to say* at very low.
+
+Claims of kind ``quality`` (the evidence is weak) are *supported* when no critical analysis reaches
+moderate certainty, *not shown* when one reaches moderate, *contradicted* when one is high. ``dose``
+claims compare the cited schedules with the schedule the article states (``topic.toml``);
+``mechanism`` claims are listed, not graded. A claim is *not assessable* when none of its critical
+analyses has data.
+
+Each claim also says whether its verdict changes under another model or interval
+(:func:`hipacu.review.grading.method_sensitivity`).
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
-from hipacu.review.analysis import AnalysisResult, run_all
 from hipacu.evidence import Evidence, split_ids
-from hipacu.review.grading import LEVELS, Grade, grade
+from hipacu.review.analysis import AnalysisResult, run_all
+from hipacu.review.grading import LEVELS, Grade, grade, method_sensitivity
 
-__all__ = ["VERDICTS", "primary", "verdict", "grade_claims", "summary_of_findings", "sof_html", "compare_with_reviews"]
+__all__ = ["VERDICTS", "DIRECTIONS", "verdict_table", "table_verdict", "primary", "grade_claims",
+           "summary_of_findings", "sof_html", "compare_with_reviews"]
 
-VERDICTS = ("supported", "supported but overstated", "not supported", "contradicted", "not assessable",
-            "mechanistic evidence, not graded")
+SUPPORTED = "supported"
+OVERSTATED = "supported but overstated"
+UNCERTAIN_AGREES = "too uncertain to say (the estimate agrees)"
+UNCERTAIN = "too uncertain to say"
+NOT_SHOWN = "not shown"
+CONTRADICTED = "contradicted"
+NOT_ASSESSABLE = "not assessable"
+MECHANISTIC = "mechanistic evidence, not graded"
+VERDICTS = (SUPPORTED, OVERSTATED, UNCERTAIN_AGREES, UNCERTAIN, NOT_SHOWN, CONTRADICTED, NOT_ASSESSABLE, MECHANISTIC)
+
+#: Effect category -> how it relates to what the claim asserts, per direction.
+DIRECTIONS = {
+    "present": {"benefit": "agrees", "little_or_no": "null", "harm": "opposite"},
+    "absent": {"little_or_no": "agrees", "benefit": "opposite", "harm": "opposite"},
+    "below": {"below": "agrees", "above": "opposite"},
+    "above": {"above": "agrees", "below": "opposite"},
+}
+_DEFAULT_DIRECTION = {"effect": "present", "no_difference": "absent"}
 _RANK = {v: k for k, v in LEVELS.items()}
+#: Agreement from weakest to strongest, for combining several critical analyses.
+_AGREEMENT_ORDER = ("opposite", "null", "agrees")
 
 
-def primary(results: list[tuple[AnalysisResult, Grade]]) -> tuple[AnalysisResult, Grade] | None:
-    """The claim's primary analysis: with data and the highest certainty, the first listed on ties."""
-    with_data = [(r, g) for r, g in results if r.pooled is not None]
-    return max(with_data, key=lambda rg: rg[1].level) if with_data else None
+def table_verdict(agreement: str, level: int, implied: int) -> str:
+    """The verdict of one cell: agreement (``agrees``/``null``/``opposite``), certainty level (1-4),
+    and the level the claim's wording implies (1-4)."""
+    if agreement == "agrees":
+        if level >= implied:
+            return SUPPORTED
+        return OVERSTATED if level >= 2 else UNCERTAIN_AGREES
+    if agreement == "null":
+        return CONTRADICTED if level >= 3 else NOT_SHOWN if level == 2 else UNCERTAIN
+    return CONTRADICTED if level >= 2 else UNCERTAIN
 
 
-def verdict(kind: str, implied: str, results: list[tuple[AnalysisResult, Grade]]) -> tuple[str, str]:
-    """``(verdict, reason)`` for one claim from its tested analyses (see module docstring)."""
-    with_data = [(r, g) for r, g in results if r.pooled is not None]
-    if kind == "quality":
-        if not with_data:
-            return "not assessable", "none of the tested analyses has usable data"
-        best = primary(results)
-        names = "; ".join(f"{r.spec.id}: {g.certainty.replace('_', ' ')}" for r, g in with_data)
-        if best[1].level >= 4:
-            return "contradicted", f"{best[0].spec.id} reaches high certainty ({names})"
-        if best[1].level == 3:
-            return "not supported", f"{best[0].spec.id} reaches moderate certainty ({names})"
-        worst = _main_downgrades(with_data)
-        return "supported", f"no tested analysis reaches moderate certainty ({names}); main reasons: {worst}"
+def verdict_table() -> pd.DataFrame:
+    """Every cell: ``direction, category, certainty, implied_certainty, agreement, verdict``."""
+    rows = []
+    for direction, cats in DIRECTIONS.items():
+        for (cat, agreement), level, implied in itertools.product(cats.items(), LEVELS, LEVELS):
+            rows.append({"direction": direction, "category": cat, "certainty": LEVELS[level],
+                         "implied_certainty": LEVELS[implied], "agreement": agreement,
+                         "verdict": table_verdict(agreement, level, implied)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- one claim
+
+
+def _critical(c: pd.Series) -> list[str]:
+    named = split_ids(c.get("critical_analyses"))
+    return sorted(named or split_ids(c["analyses"]))
+
+
+def primary(tested: list[tuple[AnalysisResult, Grade]]) -> tuple[AnalysisResult, Grade] | None:
+    """The critical analysis that sets the claim's certainty: with data, the lowest certainty, then the
+    weakest agreement; ties broken by analysis id (never by list order)."""
+    with_data = [(r, g) for r, g in tested if r.pooled is not None]
     if not with_data:
-        missing = sorted({lab for r, _ in results for lab in r.eligible.loc[r.eligible["data_status"] != "usable", "label"]})
+        return None
+    return min(with_data, key=lambda rg: (rg[1].level, rg[0].spec.id))
+
+
+def _direction(c: pd.Series) -> str | None:
+    d = c.get("direction")
+    if isinstance(d, str) and d and d != "none":
+        return d
+    return _DEFAULT_DIRECTION.get(c["kind"])
+
+
+def _agreement(direction: str, category: str) -> str | None:
+    return DIRECTIONS.get(direction, {}).get(category)
+
+
+def _effect_verdict(c: pd.Series, tested: list[tuple[AnalysisResult, Grade]]) -> tuple[str, str, int | None]:
+    """``(verdict, reason, level)`` for an effect, no-difference or safety claim."""
+    direction = _direction(c)
+    if direction is None:
+        return NOT_ASSESSABLE, "claims.csv declares no direction for this claim (present, absent, below or above)", None
+    with_data = [(r, g) for r, g in tested if r.pooled is not None]
+    if not with_data:
+        missing = sorted({lab for r, _ in tested for lab in r.eligible.loc[r.eligible["status"] != "included", "label"]
+                          if isinstance(lab, str)})
         extra = f"; eligible studies without usable numbers: {', '.join(missing)}" if missing else ""
-        return "not assessable", "no tested analysis has usable data" + extra
-    r, g = primary(results)
-    p = r.pooled
-    cert = g.certainty.replace("_", " ")
-    text = f"{r.spec.id}: {r.effect_text()}, {cert} certainty"
-    enough = g.level >= _RANK[implied]
-    cat = g.effect_category
-    if kind == "safety":
-        thr = r.spec.threshold
-        lo, hi = r.display(p.ci_low), r.display(p.ci_high)
-        claimed = "below" if r.spec.threshold_label and "rare" in r.spec.threshold_label else "above"
-        ci_side = "below" if hi < thr else "above" if lo > thr else "across"
-        if cat == claimed:
-            if ci_side == claimed and enough:
-                return "supported", f"{text}; the whole CI is {claimed} {thr:g} per {r.spec.per:g}"
-            return ("supported but overstated",
-                    f"{text}; the estimate is {claimed} {thr:g} per {r.spec.per:g} but "
-                    + ("the CI crosses it" if ci_side == "across" else f"the certainty is below the {implied.replace('_', ' ')} the wording implies"))
-        if ci_side not in (claimed, "across"):
-            return "contradicted", f"{text}; the whole CI is on the other side of {thr:g} per {r.spec.per:g}"
-        return "not supported", f"{text}; the estimate is not {claimed} {thr:g} per {r.spec.per:g}"
-    ci_excludes_null = not (p.ci_low < 0 < p.ci_high)
-    favourable_ci = ci_excludes_null and r.favours_intervention(p.estimate)
-    if kind == "no_difference":
-        if cat == "little_or_no":
-            if enough:
-                return "supported", f"{text}; the estimate lies within the minimal important difference"
-            return ("supported but overstated",
-                    f"{text}; the estimate lies within the minimal important difference, but the certainty is lower "
-                    f"than the {implied.replace('_', ' ')} certainty the wording implies")
-        if cat == "benefit" and favourable_ci:
-            return "contradicted", f"{text}; an important benefit with a CI excluding no effect"
-        return "not supported", f"{text}; the estimate does not show little or no difference"
-    # kind == "effect"
-    if g.level == 1 and not enough:
-        if favourable_ci:
-            return ("supported but overstated",
-                    f"{text}; the estimate favours the intervention but the evidence is very uncertain")
-        return "not supported", f"{text}; the evidence is very uncertain"
-    if cat == "harm" and ci_excludes_null:
-        return "contradicted", f"{text}; the estimate shows important harm"
-    if favourable_ci:
-        if enough:
-            return "supported", f"{text}; the CI excludes no effect"
-        return ("supported but overstated",
-                f"{text}; the effect is there but the certainty is lower than the {implied.replace('_', ' ')} "
-                "certainty the wording implies")
-    if cat == "little_or_no" and g.level >= 3:
-        return "contradicted", f"{text}; probably little or no difference"
-    return "not supported", f"{text}; the CI includes no effect"
+        return NOT_ASSESSABLE, "no critical analysis has usable data" + extra, None
+    level = min(g.level for _, g in with_data)
+    parts, agreements = [], []
+    for r, g in sorted(with_data, key=lambda rg: rg[0].spec.id):
+        a = _agreement(direction, g.effect_category)
+        if a is None:
+            return (NOT_ASSESSABLE, f"{r.spec.id}: a {g.effect_category.replace('_', ' ')} result cannot test a claim "
+                                    f"whose direction is {direction!r}", None)
+        agreements.append(a)
+        parts.append(f"{r.spec.id}: {r.effect_text()}, {g.effect_category.replace('_', ' ')}, "
+                     f"{g.certainty.replace('_', ' ')} certainty")
+    agreement = min(agreements, key=_AGREEMENT_ORDER.index)
+    implied = _RANK[c["implied_certainty"]]
+    v = table_verdict(agreement, level, implied)
+    why = {"agrees": "the estimate agrees with the claim", "null": "the estimate shows little or no effect",
+           "opposite": "the estimate is on the other side of the claim"}[agreement]
+    tail = ""
+    if v == OVERSTATED:
+        tail = f"; the certainty ({LEVELS[level].replace('_', ' ')}) is below the {c['implied_certainty'].replace('_', ' ')} the wording implies"
+    return v, f"{'; '.join(parts)} -> {why} (lowest certainty among critical analyses: {LEVELS[level].replace('_', ' ')}){tail}", level
 
 
-def _main_downgrades(with_data) -> str:
+def _quality_verdict(tested: list[tuple[AnalysisResult, Grade]]) -> tuple[str, str, int | None]:
+    with_data = [(r, g) for r, g in tested if r.pooled is not None]
+    if not with_data:
+        return NOT_ASSESSABLE, "none of the critical analyses has usable data", None
+    best = max(g.level for _, g in with_data)
+    names = "; ".join(f"{r.spec.id}: {g.certainty.replace('_', ' ')}" for r, g in sorted(with_data, key=lambda x: x[0].spec.id))
+    if best >= 4:
+        return CONTRADICTED, f"an analysis reaches high certainty ({names})", best
+    if best == 3:
+        return NOT_SHOWN, f"an analysis reaches moderate certainty ({names})", best
     counts: dict[str, int] = {}
     for _, g in with_data:
         for j in g.judgements:
             if j.rating < 0:
                 counts[j.domain] = counts.get(j.domain, 0) - j.rating
-    return ", ".join(d.replace("_", " ") for d, _ in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+    reasons = ", ".join(d.replace("_", " ") for d, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
+    return SUPPORTED, f"no critical analysis reaches moderate certainty ({names}); rated down for: {reasons}", best
 
 
 def _dose_verdict(evidence: Evidence, study_ids: list[str]) -> tuple[str, str]:
@@ -130,34 +175,69 @@ def _dose_verdict(evidence: Evidence, study_ids: list[str]) -> tuple[str, str]:
     ``[article.schedule]``); descriptive, not graded."""
     sched_claim = evidence.topic.article.schedule
     if sched_claim is None or sched_claim.per_week is None or sched_claim.weeks is None:
-        return "not assessable", "topic.toml states no schedule ([article.schedule] per_week and weeks)"
-    st = evidence.studies.set_index("study_id").loc[study_ids]
-    trials = st[st["design"] == "rct"]
+        return NOT_ASSESSABLE, "topic.toml states no schedule ([article.schedule] per_week and weeks)"
+    st = evidence.studies.set_index("study_id").loc[sorted(study_ids)]
+    trials = st[st["design"].isin(("rct", "quasi_randomised"))]
     sched = trials.dropna(subset=["sessions", "weeks"])
     if sched.empty:
-        return "not assessable", "no cited trial reports both the number of sessions and the course length"
+        return NOT_ASSESSABLE, "no cited trial reports both the number of sessions and the course length"
     per_week = sched["sessions"] / sched["weeks"]
     (lo, hi), (wlo, whi) = sched_claim.per_week, sched_claim.weeks
     fits = (per_week >= lo) & (per_week <= hi) & (sched["weeks"] >= wlo) & (sched["weeks"] <= whi)
     detail = "; ".join(f"{st.loc[i, 'label']}: {per_week[i]:.2g}/week for {sched.loc[i, 'weeks']:g} weeks" for i in sched.index)
-    reason = (f"{int(fits.sum())} of {len(sched)} trials with a reported schedule gave {lo:g}-{hi:g} sessions a week "
-              f"for {wlo:g}-{whi:g} weeks ({detail})")
+    reason = (f"{int(fits.sum())} of {len(sched)} cited trials with a reported schedule gave {lo:g}-{hi:g} sessions a "
+              f"week for {wlo:g}-{whi:g} weeks ({detail})")
     if sched_claim.minutes is not None:
         minutes = trials["minutes_per_session"].dropna()
         mlo, mhi = sched_claim.minutes
         mfit = ((minutes >= mlo) & (minutes <= mhi)).sum()
         reason += f"; {int(mfit)} of {len(minutes)} reporting session length used {mlo:g}-{mhi:g} minutes"
+    reviews = st[st["design"] == "systematic_review"]
+    for sid in reviews.index:
+        if isinstance(reviews.loc[sid, "dose_as_printed"], str) and reviews.loc[sid, "dose_as_printed"]:
+            reason += f"; {reviews.loc[sid, 'label']}: {reviews.loc[sid, 'dose_as_printed']}"
     reason += ". No cited trial compared schedules, so the schedule is descriptive, not shown to be best"
-    return ("supported" if fits.sum() * 2 >= len(sched) else "not supported"), reason
+    return (SUPPORTED if fits.sum() * 2 >= len(sched) else NOT_SHOWN), reason
 
 
-def compare_with_reviews(r: AnalysisResult) -> pd.DataFrame:
+def _method_flag(c: pd.Series, tested: list[tuple[AnalysisResult, Grade]], verdict: str) -> tuple[bool, str]:
+    """Whether the claim's verdict changes when a critical analysis is re-run under another model or
+    interval of the method-sensitivity panel (its imprecision rating and category change with it)."""
+    direction = _direction(c)
+    if direction is None or c["kind"] not in ("effect", "no_difference", "safety"):
+        return False, ""
+    notes = []
+    with_data = [(r, g) for r, g in tested if r.pooled is not None]
+    for r, g in sorted(with_data, key=lambda rg: rg[0].spec.id):
+        panel = method_sensitivity(r)
+        if not len(panel):
+            continue
+        base_imp = int(panel.loc[panel["primary"], "imprecision"].iloc[0])
+        for _, row in panel[~panel["primary"]].iterrows():
+            level = max(1, g.level + int(row["imprecision"]) - base_imp)
+            others = [(g2.level, _agreement(direction, g2.effect_category)) for r2, g2 in with_data if r2 is not r]
+            a = _agreement(direction, row["category"])
+            if a is None:
+                continue
+            lv = min([level] + [x[0] for x in others])
+            ag = min([a] + [x[1] for x in others if x[1]], key=_AGREEMENT_ORDER.index)
+            alt = table_verdict(ag, lv, _RANK[c["implied_certainty"]])
+            if alt != verdict:
+                notes.append(f"{r.spec.id} under {row['label']}: {alt}")
+    return bool(notes), "; ".join(notes)
+
+
+# --------------------------------------------------------------------------- published reviews
+
+
+def compare_with_reviews(r: AnalysisResult, g: Grade | None = None) -> pd.DataFrame:
     """hipacu's pooled result beside each published pooled result linked to the analysis.
 
-    Columns: ``review_result_id, review, measure, review_estimate, review_ci, hipacu_estimate,
-    hipacu_ci, comparable, disagreement``. A comparison is made only on the same measure;
-    ``disagreement`` is True when the published estimate lies outside hipacu's CI or the
-    directions differ (differences within rounding of the printed digits never flag).
+    Columns: ``review_result_id, review, measure, review_estimate, review_ci, review_k, review_certainty,
+    hipacu_estimate, hipacu_ci, hipacu_k, hipacu_certainty, comparable, disagreement, why_they_differ``.
+    A comparison is made only on the same measure; ``disagreement`` is True when the published estimate
+    lies outside hipacu's CI by more than the rounding of its printed digits, or the directions differ.
+    ``why_they_differ`` lists the differences in studies, participants and certainty that explain it.
     """
     rows = []
     p = r.pooled
@@ -173,64 +253,103 @@ def compare_with_reviews(r: AnalysisResult) -> pd.DataFrame:
         disagree = None
         if same and p is not None:
             est = float(rv["estimate"])
-            digits = max(0, len(str(rv["estimate"]).split(".")[-1])) if "." in str(rv["estimate"]) else 0
+            digits = len(str(rv["estimate"]).split(".")[-1]) if "." in str(rv["estimate"]) else 0
             tol = 0.5 * 10.0 ** (-digits)
             outside = est < h_lo - tol or est > h_hi + tol
-            disagree = bool(outside or np.sign(est) != np.sign(h_est) and r.spec.measure not in ("PLO",))
+            disagree = bool(outside or (np.sign(est) != np.sign(h_est) and r.spec.measure not in ("PLO",)))
+        why = []
+        if not pd.isna(rv["k"]) and int(rv["k"]) != r.k:
+            why.append(f"the review pooled {int(rv['k'])} studies, hipacu {r.k}")
+        if not pd.isna(rv["participants"]) and int(rv["participants"]) != r.participants:
+            why.append(f"{int(rv['participants'])} vs {r.participants} participants")
+        h_cert = g.certainty if g is not None else ""
+        if g is not None and rv["certainty"] not in ("not_reported", h_cert):
+            downs = ", ".join(f"{j.domain.replace('_', ' ')} {j.rating:+d}" for j in g.judgements if j.rating)
+            why.append(f"certainty {rv['certainty'].replace('_', ' ')} in the review vs {h_cert.replace('_', ' ')} "
+                       f"here ({downs or 'not rated down'})")
         rows.append({
             "review_result_id": rv["review_result_id"], "review": rv["study_id"], "measure": measure,
             "review_estimate": rv["estimate"], "review_ci": f"{rv['ci_low']:g} to {rv['ci_high']:g}",
             "review_k": rv["k"], "review_certainty": rv["certainty"],
             "hipacu_estimate": h_est, "hipacu_ci": f"{h_lo:.3g} to {h_hi:.3g}", "hipacu_k": r.k,
-            "comparable": same, "disagreement": disagree,
+            "hipacu_certainty": h_cert, "comparable": same, "disagreement": disagree, "why_they_differ": "; ".join(why),
         })
     return pd.DataFrame(rows, columns=["review_result_id", "review", "measure", "review_estimate", "review_ci",
                                        "review_k", "review_certainty", "hipacu_estimate", "hipacu_ci", "hipacu_k",
-                                       "comparable", "disagreement"])
+                                       "hipacu_certainty", "comparable", "disagreement", "why_they_differ"])
+
+
+# --------------------------------------------------------------------------- the claims table
 
 
 def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None = None,
                  grades: dict[str, Grade] | None = None) -> pd.DataFrame:
     """The article's claims with their verdicts.
 
-    Columns: ``claim_id, claim, wording, kind, implied_certainty, analyses, primary_analysis,
-    certainty, symbols, statement, verdict, reason, reviews`` (``reviews``: published pooled results beside hipacu's,
-    with disagreements flagged).
+    Columns: ``claim_id, claim, wording, kind, direction, implied_certainty, analyses, critical_analyses,
+    primary_analysis, k, participants, certainty, symbols, statement, verdict, reason, method_sensitive,
+    method_note, reviews``. ``primary_analysis`` is the critical analysis that sets the certainty
+    (:func:`primary`); ``reviews`` gives published pooled results beside hipacu's, with their certainty
+    and, where they disagree, why.
     """
     results = run_all(evidence) if results is None else results
     grades = {aid: grade(r) for aid, r in results.items()} if grades is None else grades
     out = []
     for _, c in evidence.claims.iterrows():
         aids = split_ids(c["analyses"])
-        tested = [(results[a], grades[a]) for a in aids]
+        crit = _critical(c)
+        tested = [(results[a], grades[a]) for a in crit]
+        level = None
         if c["kind"] == "mechanism":
-            sids = split_ids(c["studies"])
+            sids = sorted(split_ids(c["studies"]))
             st = evidence.studies.set_index("study_id").loc[sids]
             srcs = "; ".join(f"{st.loc[s, 'label']} ({st.loc[s, 'data_status'].replace('_', ' ')})" for s in sids)
-            v, reason = VERDICTS[5], f"laboratory and review sources, not outcome trials: {srcs}"
+            v, reason = MECHANISTIC, f"laboratory and review sources, not outcome trials: {srcs}"
         elif c["kind"] == "dose":
             v, reason = _dose_verdict(evidence, split_ids(c["studies"]))
+        elif c["kind"] == "quality":
+            v, reason, level = _quality_verdict(tested)
         else:
-            v, reason = verdict(c["kind"], c["implied_certainty"], tested)
-        main = primary(tested) or (tested[0] if tested else None)
+            v, reason, level = _effect_verdict(c, tested)
+        main = primary(tested)
+        sensitive, note = _method_flag(c, tested, v) if level is not None else (False, "")
         rv = ""
         if main is not None:
-            cmp = compare_with_reviews(main[0])
+            cmp = compare_with_reviews(*main)
             parts = []
             for _, x in cmp.iterrows():
-                flag = " DISAGREES" if x["disagreement"] else ("" if x["comparable"] else " (other measure)")
-                parts.append(f"{x['review']} {x['measure']} {x['review_estimate']:g} ({x['review_ci']}){flag}")
+                cert = "" if x["review_certainty"] == "not_reported" else f", {x['review_certainty'].replace('_', ' ')} certainty"
+                flag = ""
+                if x["disagreement"]:
+                    flag = " - differs from hipacu beyond the printed rounding" + (f" ({x['why_they_differ']})"
+                                                                                  if x["why_they_differ"] else "")
+                elif not x["comparable"]:
+                    flag = " (other measure)"
+                parts.append(f"{x['review']} {x['measure']} {x['review_estimate']:g} ({x['review_ci']}){cert}{flag}")
             rv = "; ".join(parts)
+        with_data = [(r, g) for r, g in tested if r.pooled is not None]
         out.append({
             "claim_id": c["claim_id"], "claim": c["claim"], "wording": c["wording"], "kind": c["kind"],
-            "implied_certainty": c["implied_certainty"], "analyses": ";".join(aids),
-            "primary_analysis": "" if main is None or main[0].pooled is None else main[0].spec.id,
-            "certainty": "" if main is None or main[0].pooled is None else main[1].certainty,
-            "symbols": "" if main is None or main[0].pooled is None else main[1].symbols,
+            "direction": _direction(c) or "", "implied_certainty": c["implied_certainty"], "analyses": ";".join(aids),
+            "critical_analyses": ";".join(crit),
+            "primary_analysis": "" if main is None else main[0].spec.id,
+            "k": int(sum(r.k for r, _ in with_data)),
+            "participants": int(sum(r.participants for r, _ in with_data)),
+            "certainty": "" if level is None else LEVELS[min(g.level for _, g in with_data)],
+            "symbols": "" if level is None else main[1].symbols,
             "statement": "" if main is None else main[1].statement,
-            "verdict": v, "reason": reason, "reviews": rv,
+            "verdict": v, "reason": reason, "method_sensitive": sensitive, "method_note": note, "reviews": rv,
         })
     return pd.DataFrame(out)
+
+
+def _unit(r: AnalysisResult, evidence: Evidence | None) -> str:
+    if r.spec.question != "frequency":
+        return "participants"
+    if evidence is not None and len(r.included):
+        units = evidence.safety.set_index("safety_id").loc[list(r.included["row_id"]), "denominator_unit"].unique()
+        return " / ".join(str(u).replace("_", " ") for u in sorted(units))
+    return "units"
 
 
 def summary_of_findings(evidence: Evidence, analyses: list[str] | None = None,
@@ -238,8 +357,9 @@ def summary_of_findings(evidence: Evidence, analyses: list[str] | None = None,
                         grades: dict[str, Grade] | None = None) -> pd.DataFrame:
     """A Summary of Findings table, one row per analysis, in the layout GRADEpro prints.
 
-    Columns: ``outcome, analysis_id, participants_studies, effect, certainty, symbols, statement,
-    footnotes`` (footnotes list each domain rated down with its computed rationale).
+    Columns: ``outcome, analysis_id, comparison, participants_studies, effect, certainty, symbols,
+    statement, footnotes`` (footnotes list each domain rated down with its computed rationale;
+    denominators are named by their unit: participants, patients, treatments, treatment cycles).
     """
     results = run_all(evidence) if results is None else results
     ids = list(results) if analyses is None else analyses
@@ -249,11 +369,14 @@ def summary_of_findings(evidence: Evidence, analyses: list[str] | None = None,
         g = grade(r) if grades is None else grades[aid]
         notes = [f"{j.domain.replace('_', ' ')} ({j.rating:+d}{', override' if j.override else ''}): {j.rationale}"
                  for j in g.judgements if j.rating != 0 or j.override]
-        unit = "patients" if r.spec.question == "frequency" else "participants"
+        if r.implausible_labels:
+            notes.append(f"numbers flagged implausible: {', '.join(r.implausible_labels)}")
+        if g.method_sensitive:
+            notes.append(g.method_note)
         rows.append({
             "outcome": r.spec.outcome_label, "analysis_id": aid,
             "comparison": f"{r.spec.intervention} vs {r.spec.comparator}",
-            "participants_studies": f"{r.participants:,} {unit} ({r.k} {'study' if r.k == 1 else 'studies'})",
+            "participants_studies": f"{r.participants:,} {_unit(r, evidence)} ({r.k} {'study' if r.k == 1 else 'studies'})",
             "effect": r.effect_text(), "certainty": g.certainty.replace("_", " "), "symbols": g.symbols,
             "statement": g.statement, "footnotes": " | ".join(notes),
         })
@@ -272,6 +395,3 @@ def sof_html(sof: pd.DataFrame) -> str:
             r["statement"], r["footnotes"])) + "</tr>"
         for _, r in sof.iterrows())
     return f'<table class="sof"><thead>{head}</thead><tbody>{body}</tbody></table>'
-
-
-
