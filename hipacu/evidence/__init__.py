@@ -102,6 +102,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "scale_min": Col("float"), "scale_max": Col("float"), "lower_is_better": Col("bool", required=True),
         "timepoint_label": Col(required=True), "timepoint_weeks": Col("float", ge=0),
         "comparison": _vocab("comparisons", required=True), "arm1": Col(required=True), "arm2": _S,
+        "multiarm_group": Col(pattern=ID_PATTERN, optional=True), "shared_arm": Col(allowed=("arm1", "arm2"), optional=True),
         "form": Col(required=True, allowed=("arm", "contrast", "events", "prepost")),
         "value_type": Col(allowed=("final", "change")),
         "population": Col(required=True, allowed=("itt", "per_protocol", "completers", "not_reported")),
