@@ -142,7 +142,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "analyses": _S, "critical_analyses": _O, "studies": _S, "article_locator": Col(required=True),
     },
     "data_status.csv": {
-        "status_id": _KEY, "study_id": _REF, "analysis_id": Col(required=True, pattern=ID_PATTERN),
+        "status_id": _KEY, "study_id": _REF, "analysis_id": Col(pattern=ID_PATTERN),
         "status": Col(required=True, allowed=OUTCOME_STATUS), "evidence": Col(required=True),
         "source_url": _URL, "locator": _S, "note": _S,
     },
