@@ -103,6 +103,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "scale_min": Col("float"), "scale_max": Col("float"), "lower_is_better": Col("bool", required=True),
         "timepoint_label": Col(required=True), "timepoint_weeks": Col("float", ge=0),
         "comparison": _vocab("comparisons", required=True), "arm1": Col(required=True), "arm2": _S,
+        "multiarm_group": Col(pattern=ID_PATTERN, optional=True), "shared_arm": Col(allowed=("arm1", "arm2"), optional=True),
         "form": Col(required=True, allowed=("arm", "contrast", "events", "prepost")),
         "value_type": Col(allowed=("final", "change")),
         "population": Col(required=True, allowed=("itt", "per_protocol", "completers", "not_reported")),
@@ -139,10 +140,10 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "implied_certainty": Col(required=True, allowed=CERTAINTY),
         "kind": Col(required=True, allowed=("effect", "no_difference", "quality", "safety", "dose", "mechanism")),
         "direction": Col(allowed=CLAIM_DIRECTIONS, optional=True),
-        "analyses": _S, "critical_analyses": _O, "studies": _S, "article_locator": Col(required=True),
+        "analyses": _S, "critical_analyses": _O, "studies": _S, "article_locator": Col(required=True), "note": _O,
     },
     "data_status.csv": {
-        "status_id": _KEY, "study_id": _REF, "analysis_id": Col(required=True, pattern=ID_PATTERN),
+        "status_id": _KEY, "study_id": _REF, "analysis_id": Col(pattern=ID_PATTERN),
         "status": Col(required=True, allowed=OUTCOME_STATUS), "evidence": Col(required=True),
         "source_url": _URL, "locator": _S, "note": _S,
     },
@@ -461,6 +462,10 @@ def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[AnalysisSpec], analys
             for aid in split_ids(r["analyses"]):
                 if analysis_ids is not None and aid not in analysis_ids:
                     problems.append(Problem("claims.csv", int(i) + 2, "analyses", f"unknown analysis {aid!r}; not in analyses.toml"))
+            for aid in split_ids(r["critical_analyses"]):
+                if aid not in split_ids(r["analyses"]):
+                    problems.append(Problem("claims.csv", int(i) + 2, "critical_analyses",
+                                            f"{aid!r} is not among the claim's analyses; a critical analysis must also be listed in analyses"))
             for sid in split_ids(r["studies"]):
                 if study_ids is not None and sid not in study_ids:
                     problems.append(Problem("claims.csv", int(i) + 2, "studies", f"unknown study {sid!r}; not in studies.csv"))
