@@ -288,7 +288,9 @@ def run_analysis(evidence: Evidence, analysis_id: str) -> AnalysisResult:
         sid = r["study_id"]
         st = studies.loc[sid]
         reason = None
-        if any_rct and st["design"] != "rct":
+        if spec.designs and st["design"] not in spec.designs:  # designs declared in analyses.toml
+            reason = f"design {st['design']} is not among the designs this analysis pools ({', '.join(spec.designs)})"
+        elif not spec.designs and any_rct and st["design"] != "rct":
             reason = f"not randomised (design {st['design']}); this analysis pools randomised trials"
         elif sid in seen:
             reason = f"study already contributes row {seen[sid]} (same participants would count twice)"
