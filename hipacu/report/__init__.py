@@ -14,16 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NotebookFailed", "build_report", "execute_notebook", "bundled_notebooks_path", "notebooks"]
+from hipacu.report.execution import NotebookFailed, execute_notebook, inject_parameters
 
-
-class NotebookFailed(RuntimeError):
-    """A notebook raised: carries the notebook, the cell index and the error text."""
-
-    def __init__(self, notebook: str, cell: int | None, error: str):
-        self.notebook, self.cell, self.error = notebook, cell, error
-        where = f"cell {cell}" if cell is not None else "before any cell"
-        super().__init__(f"notebook {notebook} failed at {where}: {error}")
+__all__ = ["NotebookFailed", "build_report", "execute_notebook", "inject_parameters", "bundled_notebooks_path",
+           "notebooks"]
 
 
 def bundled_notebooks_path() -> Path:
@@ -34,26 +28,6 @@ def notebooks(folder: Path | None = None) -> list[Path]:
     """The notebooks of ``folder`` (the bundled ``notebooks/`` by default), sorted by name."""
     folder = bundled_notebooks_path() if folder is None else Path(folder)
     return sorted(folder.glob("*.ipynb"))
-
-
-def execute_notebook(path: Path, *, timeout: int = 600, cwd: Path | None = None):
-    """Execute a notebook with nbclient; return the executed notebook node or raise NotebookFailed."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                            resources={"metadata": {"path": str(cwd or path.parent)}})
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        cell = next((i for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"
-                     and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-        raise NotebookFailed(path.name, cell, str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)) from None
-    except Exception as exc:  # kernel could not start, timeout...
-        raise NotebookFailed(path.name, None, f"{type(exc).__name__}: {exc}") from None
-    return nb
 
 
 @dataclass(frozen=True)
@@ -163,7 +137,7 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
 
     def run(path: Path):
         t = time.perf_counter()
-        nb = execute_notebook(path)
+        nb = execute_notebook(path, parameters={"EVIDENCE": str(ev.path)})
         body, _ = exporter.from_notebook_node(nb)
         page = out / (path.stem + ".html")
         page.write_text(body, encoding="utf-8")
