@@ -12,11 +12,11 @@ import sys
 import nbformat
 import pytest
 
-from hipacu.report import execute_notebook, inject_parameters, notebooks
+from hipacu.report import execute_notebook, inject_parameters, notebooks, template_path
 from hipacu.report.execution import INJECTED_TAG, PARAMETERS_TAG
 
 NOTEBOOKS = notebooks()
-ALL = NOTEBOOKS
+ALL = [*NOTEBOOKS, template_path()]
 
 
 def test_there_is_a_notebook_per_claim_family():
