@@ -1,4 +1,4 @@
-"""Command line: ``hipacu validate PATH`` (and, as they land, ``report`` and ``grade``).
+"""Command line: ``hipacu validate PATH``, ``hipacu grade``, ``hipacu report [--evidence DIR]``.
 
 A user's data mistake prints the problems and exits 1; it never shows a traceback.
 """
@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="run every analysis and notebook; write an HTML report with all figures")
     r.add_argument("--out", default="report", help="output folder (default: report/)")
     r.add_argument("--jobs", type=int, default=2, help="notebooks executed in parallel (default: 2)")
-    r.add_argument("--evidence", default=None, help="evidence folder (default: the bundled evidence)")
+    r.add_argument("--evidence", default=None,
+                   help="evidence folder (default: the bundled evidence); its topic.toml gives the report's title, "
+                        "question, citation and notebooks, and each notebook receives the folder as EVIDENCE")
     r.set_defaults(func=_cmd_report)
     return parser
 

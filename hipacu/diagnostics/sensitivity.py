@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from hipacu.exceptions import FewStudiesWarning
-from hipacu._checks import as_1d, check_choice, check_model_options, check_same_length, frozen_array
+from hipacu._checks import as_1d, check_choice, check_model_options, check_same_length, check_test, frozen_array
 from hipacu.models.pooling import METHODS, PooledEstimate, pool_batch
 
 __all__ = ["leave_one_out", "cumulative", "influence", "InfluenceDiagnostics", "SENSITIVITY_COLUMNS"]
@@ -71,10 +71,10 @@ def _labels(labels, k: int):
     return idx
 
 
-def _pool_subsets(Y: np.ndarray, V: np.ndarray, method: str, knha: bool, level: float):
+def _pool_subsets(Y: np.ndarray, V: np.ndarray, method: str, test: str, level: float):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewStudiesWarning)  # leave-one-out subsets of k = 2 leave one study
-        return pool_batch(Y, V, method=method, knha=knha, level=level)
+        return pool_batch(Y, V, method=method, test=test, level=level)
 
 
 def _frame(batch, index):
@@ -97,7 +97,8 @@ def _loo_matrices(y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 # --------------------------------------------------------------------------- leave-one-out
 
 
-def leave_one_out(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95, labels=None):
+def leave_one_out(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95, labels=None,
+                  test: str | None = None):
     """Leave-one-out meta-analysis: the pooled result with each study omitted in turn.
 
     Row ``i`` is the meta-analysis of all studies except study ``i``, fitted exactly as
@@ -135,13 +136,14 @@ def leave_one_out(yi, vi, *, method: str = "REML", knha: bool = False, level: fl
         ``k < 2`` (metafor: "Stopped because k = 1."), bad data, labels or options.
     """
     method, knha, level = check_model_options(method, knha, level, METHODS)
+    test = check_test(test, knha)
     y, v = _study_data(yi, vi)
     k = len(y)
     if k < 2:
         raise ValueError(f"leave-one-out needs k >= 2 studies (a fit without the only study is empty); got k = {k}")
     index = _labels(labels, k)
     Y, V = _loo_matrices(y, v)
-    out = _frame(_pool_subsets(Y, V, method, knha, level), index)
+    out = _frame(_pool_subsets(Y, V, method, test, level), index)
     out.index.name = "omitted"
     return out
 
@@ -171,7 +173,8 @@ def _sort_order(order, k: int) -> np.ndarray:
         raise ValueError(f"order must hold mutually comparable sort keys (all numbers, or all strings); {exc}") from exc
 
 
-def cumulative(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95, order=None, labels=None):
+def cumulative(yi, vi, *, method: str = "REML", knha: bool = False, level: float = 0.95, order=None, labels=None,
+               test: str | None = None):
     """Cumulative meta-analysis: the pooled result after adding the studies one at a time.
 
     The studies are sorted by ``order`` (ascending, ties in data order; e.g. publication year),
@@ -206,6 +209,7 @@ def cumulative(yi, vi, *, method: str = "REML", knha: bool = False, level: float
         Bad data, labels, sort keys or options.
     """
     method, knha, level = check_model_options(method, knha, level, METHODS)
+    test = check_test(test, knha)
     y, v = _study_data(yi, vi)
     k = len(y)
     index = _labels(labels, k)
@@ -213,7 +217,7 @@ def cumulative(yi, vi, *, method: str = "REML", knha: bool = False, level: float
     include = np.tril(np.ones((k, k), dtype=bool))
     Y = np.where(include, y[perm], np.nan)
     V = np.where(include, v[perm], np.nan)
-    out = _frame(_pool_subsets(Y, V, method, knha, level), index[perm])
+    out = _frame(_pool_subsets(Y, V, method, test, level), index[perm])
     out.index.name = "added"
     return out
 

@@ -29,7 +29,8 @@ OVERRIDE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecisio
 def _key(typ, *, required: bool = False, allowed: tuple | str | None = None, doc: str = "", default=MISSING,
          default_factory=MISSING):
     """A spec field: ``typ`` is the TOML type (``float`` accepts integers), ``allowed`` a tuple of values
-    or the name of a topic vocabulary (``"vocabulary:conditions"``) or ``"methods"`` (pooling codes)."""
+    or the name of a topic vocabulary (``"vocabulary:conditions"``), ``"methods"`` (pooling codes) or
+    ``"designs"`` (study designs of ``studies.csv``)."""
     meta = {"type": typ, "required": required, "allowed": allowed, "doc": doc}
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=meta)
@@ -81,6 +82,7 @@ class AnalysisSpec:
     conditions: tuple[str, ...] = _key(list, allowed="vocabulary:conditions", default=(), doc="populations the question is about (others indirect)")
     interventions: tuple[str, ...] = _key(list, allowed="vocabulary:interventions", default=(), doc="interventions the question is about (others indirect)")
     eligible_conditions: tuple[str, ...] = _key(list, allowed="vocabulary:conditions", default=(), doc="populations whose studies are eligible (default: conditions)")
+    designs: tuple[str, ...] = _key(list, allowed="designs", default=(), doc="study designs pooled, e.g. [\"rct\", \"quasi_randomised\"] (default: randomised trials only, when any listed row is from one)")
     threshold: float | None = _key(float, default=None, doc="decision threshold for a rate, per `per`")
     threshold_label: str | None = _key(str, default=None, doc="what the threshold means, e.g. `rare (CIOMS)`")
     threshold_source: str | None = _key(str, default=None, doc="where the threshold comes from (required with threshold)")
@@ -112,6 +114,10 @@ def _type_ok(value: Any, typ: type) -> bool:
 def _allowed(spec_allowed, topic) -> tuple | None:
     if spec_allowed is None:
         return None
+    if spec_allowed == "designs":
+        from hipacu.evidence import DESIGNS
+
+        return DESIGNS
     if spec_allowed == "methods":
         from hipacu.models.pooling import METHODS
 

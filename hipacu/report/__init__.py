@@ -1,33 +1,41 @@
-"""``hipacu report``: run every analysis, execute every notebook, write an HTML report.
+"""``hipacu report``: run every analysis, execute every notebook, write an HTML report, for any
+evidence folder.
 
-The report folder holds ``index.html`` (evidence map, claims table, Summary of Findings table,
-links to each notebook), one HTML page per executed notebook, and every figure as SVG and PNG
-under ``figures/``. Figures are byte-identical across runs (fixed SVG hash salt, no dates).
+The report folder holds ``index.html`` (title, question and citation from the folder's
+``topic.toml``; the claims and the evidence map when the folder has claims; the Summary of Findings;
+forest plots, funnel plots for analyses of at least 10 studies; risk of bias and treatment
+schedules where the folder has them; links to each notebook), one HTML page per executed notebook,
+and every figure as SVG and PNG under ``figures/``. Figures are byte-identical across runs (fixed
+SVG hash salt, no dates).
+
+Notebooks: those listed in ``topic.toml`` (``notebooks``, paths relative to the folder), or, when
+it lists none, the packaged template (:func:`template_path`) once for the folder. Each receives
+the evidence folder as the parameter ``EVIDENCE`` (papermill-style, see
+:mod:`hipacu.report.execution`).
 """
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NotebookFailed", "build_report", "execute_notebook", "bundled_notebooks_path", "notebooks"]
+from hipacu.report.execution import NotebookFailed, execute_notebook, inject_parameters
 
-
-class NotebookFailed(RuntimeError):
-    """A notebook raised: carries the notebook, the cell index and the error text."""
-
-    def __init__(self, notebook: str, cell: int | None, error: str):
-        self.notebook, self.cell, self.error = notebook, cell, error
-        where = f"cell {cell}" if cell is not None else "before any cell"
-        super().__init__(f"notebook {notebook} failed at {where}: {error}")
+__all__ = ["NotebookFailed", "ReportResult", "build_report", "bundled_notebooks_path", "execute_notebook",
+           "inject_parameters", "main", "notebooks", "report_notebooks", "template_path"]
 
 
 def bundled_notebooks_path() -> Path:
+    """The repository's ``notebooks/`` folder (the bundled topic's notebooks)."""
     return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def template_path() -> Path:
+    """The packaged analysis notebook run for folders whose ``topic.toml`` lists no notebooks."""
+    return Path(__file__).resolve().parent / "templates" / "analysis.ipynb"
 
 
 def notebooks(folder: Path | None = None) -> list[Path]:
@@ -36,28 +44,18 @@ def notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(folder.glob("*.ipynb"))
 
 
-def execute_notebook(path: Path, *, timeout: int = 600, cwd: Path | None = None):
-    """Execute a notebook with nbclient; return the executed notebook node or raise NotebookFailed."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                            resources={"metadata": {"path": str(cwd or path.parent)}})
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        cell = next((i for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"
-                     and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-        raise NotebookFailed(path.name, cell, str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)) from None
-    except Exception as exc:  # kernel could not start, timeout...
-        raise NotebookFailed(path.name, None, f"{type(exc).__name__}: {exc}") from None
-    return nb
+def report_notebooks(ev) -> list[Path]:
+    """The notebooks a report of ``ev`` runs: the topic's (``topic.toml`` ``notebooks``, relative to
+    the folder), else the packaged template."""
+    if ev.topic.notebooks:
+        return [(ev.path / nb).resolve() for nb in ev.topic.notebooks]
+    return [template_path()]
 
 
 @dataclass(frozen=True)
 class ReportResult:
+    """What :func:`build_report` wrote."""
+
     out: Path
     index: Path
     notebooks: tuple[Path, ...]
@@ -65,112 +63,98 @@ class ReportResult:
     seconds: float
 
 
-def _figures(ev, results, grades, claims, sof, out: Path) -> list[Path]:
+def _figures(ev, results, claims, sof, out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")  # the report writes files; it never opens windows
     import matplotlib.pyplot as plt
 
+    import hipacu
     from hipacu import plots
 
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    ax = plots.evidence_map(claims, results)
-    written += plots.save(ax.figure, figdir / "evidence_map")
-    plt.close(ax.figure)
-    ax = plots.summary_of_findings(sof)
-    written += plots.save(ax.figure, figdir / "summary_of_findings")
-    plt.close(ax.figure)
-    for aid, r in results.items():
-        if r.pooled is None:
-            continue
-        ax = plots.forest(r)
-        written += plots.save(ax.figure, figdir / f"forest_{aid}")
+
+    def keep(ax, name):
+        written.extend(plots.save(ax.figure, figdir / name))
         plt.close(ax.figure)
-    trials = ev.studies[ev.studies["design"] == "rct"]
-    ax = plots.risk_of_bias(trials[trials["rob_overall"] != "not_assessed"])
-    written += plots.save(ax.figure, figdir / "risk_of_bias")
-    plt.close(ax.figure)
-    ax = plots.dose(trials)
-    written += plots.save(ax.figure, figdir / "dose")
-    plt.close(ax.figure)
+
+    if claims is not None:
+        keep(plots.evidence_map(claims, results, topic=ev.topic), "evidence_map")
+    if len(sof):
+        keep(plots.summary_of_findings(sof), "summary_of_findings")
+    for aid, r in results.items():
+        p = r.pooled
+        if p is None:
+            continue
+        keep(plots.forest(r, topic=ev.topic), f"forest_{aid}")
+        if r.small_study.run:  # the analysis ran its small-study tests (k >= 10)
+            contours = hipacu.funnel_contours(p.estimate, 1.1 * float(max(p.vi)) ** 0.5)
+            keep(plots.funnel(p, contours, filled=r.small_study.trim_and_fill, measure=r.spec.measure),
+                 f"funnel_{aid}")
+    studies = ev.studies
+    assessed = studies[(studies["design"] == "rct") & (studies["rob_overall"] != "not_assessed")]
+    if len(assessed):
+        keep(plots.risk_of_bias(assessed), "risk_of_bias")
+    trials = studies[studies["design"] == "rct"]
+    has_schedules = bool(trials[["sessions", "weeks"]].notna().all(axis=1).any())
+    if has_schedules:
+        keep(plots.dose(trials, schedule=ev.topic.article.schedule), "dose")
     return written
-
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left}
-th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.verdict{font-weight:600}"""
-
-
-def _index_html(ev, results, claims, sof, notebook_pages: list[tuple[str, str]], figures: list[Path]) -> str:
-    from hipacu.review.claims import sof_html
-
-    rows = "".join(
-        f"<tr><td>{html.escape(c['claim_id'])}</td><td>{html.escape(c['claim'])}</td><td>{html.escape(c['wording'])}</td>"
-        f"<td class='verdict'>{html.escape(c['verdict'])}</td><td>{html.escape(c['symbols'])} "
-        f"{html.escape(c['certainty'].replace('_', ' '))}</td><td>{html.escape(c['reason'])}</td>"
-        f"<td>{html.escape(c['reviews'])}</td></tr>" for _, c in claims.iterrows())
-    claims_table = ("<table><thead><tr><th>Claim</th><th>The article says (paraphrased)</th><th>Wording</th><th>Verdict</th>"
-                    f"<th>Certainty</th><th>Reason</th><th>Published reviews</th></tr></thead><tbody>{rows}</tbody></table>")
-    nb_links = "".join(f"<li><a href='{html.escape(href)}'>{html.escape(title)}</a></li>" for title, href in notebook_pages)
-    pngs = [f for f in figures if f.suffix == ".png"]
-    fig_links = "".join(f"<li><a href='figures/{f.name}'>{f.stem}</a> (<a href='figures/{f.with_suffix('.svg').name}'>SVG</a>)</li>"
-                        for f in pngs)
-    forests = "".join(f"<h3>{html.escape(results[f.stem[7:]].spec.title)}</h3><img src='figures/{f.name}' alt='forest plot {f.stem}'>"
-                      for f in pngs if f.stem.startswith("forest_"))
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>hipacu report: acupuncture for hip pain</title>
-<style>{_CSS}</style></head><body>
-<h1>Can acupuncture help with hip pain? The article's claims, graded</h1>
-<p>{html.escape(ev.summary())}. Every number traces to a source in <code>evidence/</code>; certainty is graded with GRADE from the data.</p>
-<h2>Evidence map</h2><img src="figures/evidence_map.png" alt="evidence map">
-<h2>Claims</h2>{claims_table}
-<h2>Summary of findings</h2>{sof_html(sof)}
-<h2>Notebooks</h2><ul>{nb_links}</ul>
-<h2>Forest plots</h2>{forests}
-<h2>Risk of bias and dose</h2><img src="figures/risk_of_bias.png" alt="risk of bias"><img src="figures/dose.png" alt="dose">
-<h2>All figures</h2><ul>{fig_links}</ul>
-</body></html>"""
 
 
 def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | Path | None = None,
                  notebook_dir: str | Path | None = None, log=print) -> ReportResult:
-    """Run every analysis, execute every notebook (in parallel up to ``jobs``) and write the report.
+    """Run every analysis of ``evidence`` (the bundled folder by default), execute its notebooks (in
+    parallel up to ``jobs``) with ``EVIDENCE`` set to the folder, and write the report to ``out``.
 
-    Raises :class:`NotebookFailed` for the first notebook that fails (the others are still awaited).
+    ``notebook_dir`` replaces the folder's notebooks by every ``*.ipynb`` in that directory (an
+    empty or absent directory: no notebooks).
+
+    Raises
+    ------
+    EvidenceError
+        The folder is not valid (every problem listed).
+    NotebookFailed
+        For the first notebook that fails (the others are still awaited).
     """
     from nbconvert import HTMLExporter
 
+    from hipacu.evidence import load_evidence
+    from hipacu.report.page import index_html
     from hipacu.review.analysis import run_all
     from hipacu.review.claims import grade_claims, summary_of_findings
-    from hipacu.evidence import load_evidence
     from hipacu.review.grading import grade
 
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     ev = load_evidence(evidence)
+    out.mkdir(parents=True, exist_ok=True)
     results = run_all(ev)
     log(f"analyses: {len(results)} run; {ev.summary()}")
     grades = {aid: grade(r) for aid, r in results.items()}  # graded once, used by every page and figure
-    claims = grade_claims(ev, results, grades)
+    claims = grade_claims(ev, results, grades) if len(ev.claims) else None
     sof = summary_of_findings(ev, results=results, grades=grades)
-    figures = _figures(ev, results, grades, claims, sof, out)
+    figures = _figures(ev, results, claims, sof, out)
     log(f"figures: {len(figures)} files in {out / 'figures'}")
-    nbs = notebooks(Path(notebook_dir) if notebook_dir else None)
-    pages: list[tuple[str, str]] = []
+    nbs = notebooks(Path(notebook_dir)) if notebook_dir is not None else report_notebooks(ev)
+    parameters = {"EVIDENCE": str(ev.path)}
     exporter = HTMLExporter()
 
-    def run(path: Path):
+    def run(path: Path) -> tuple[str, str]:
         t = time.perf_counter()
-        nb = execute_notebook(path)
+        nb = execute_notebook(path, parameters=parameters)
         body, _ = exporter.from_notebook_node(nb)
         page = out / (path.stem + ".html")
         page.write_text(body, encoding="utf-8")
         log(f"notebook {path.name}: ok ({time.perf_counter() - t:.1f} s)")
+        if path == template_path():
+            return f"Analyses: {ev.topic.title or ev.path.name}", page.name
         title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
         return title, page.name
 
+    pages: list[tuple[str, str]] = []
     failure = None
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run, p) for p in nbs]
@@ -183,21 +167,26 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     if failure is not None:
         raise failure
     index = out / "index.html"
-    index.write_text(_index_html(ev, results, claims, sof, pages, figures), encoding="utf-8")
+    index.write_text(index_html(ev, results, claims, sof, pages, figures), encoding="utf-8")
     secs = time.perf_counter() - t0
     log(f"report: {index} ({secs:.1f} s)")
     return ReportResult(out, index, tuple(out / p for _, p in pages), tuple(figures), secs)
 
 
 def main(out: str, jobs: int, evidence: str | None) -> int:
+    """``hipacu report``: a bad evidence folder or a failing notebook prints what is wrong and
+    returns 1 (no traceback)."""
     from hipacu.evidence import EvidenceError
 
     try:
         build_report(out, jobs=jobs, evidence=evidence)
     except EvidenceError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"hipacu report: {exc}", file=sys.stderr)
         return 1
     except NotebookFailed as exc:
         print(f"hipacu report: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. --out cannot be created or written
+        print(f"hipacu report: cannot write the report: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -3,8 +3,9 @@
 :func:`build_study_table` is a pure function of the evidence and the analysis spec. Rules applied to
 every listed row, in order (each failure is an exclusion with its reason, never a silent drop):
 
-1. a study whose design is not a trial is excluded from an analysis that has any trial row
-   (randomised or quasi-randomised; the grading rates quasi-randomisation in risk of bias);
+1. a study whose design the analysis does not pool is excluded: the ``designs`` it declares, or by
+   default any non-trial study in an analysis that has a trial row (randomised or quasi-randomised;
+   the grading judges quasi-randomisation in risk of bias rather than excluding it);
 2. rows named together in the spec's ``combine`` groups are merged into one contrast first: arms of
    one multi-arm trial that share the intervention arm have their comparator arms combined
    (Cochrane Handbook 23.3.4, :func:`hipacu.effects.combine_groups`), so the shared arm is counted
@@ -200,7 +201,9 @@ def build_study_table(evidence: Evidence, spec: AnalysisSpec) -> StudyTable:
         sid = r["study_id"]
         st = studies.loc[sid]
         reason = None
-        if any_trial and st["design"] not in TRIAL_DESIGNS:
+        if spec.designs and st["design"] not in spec.designs:  # designs declared in analyses.toml
+            reason = f"design {st['design']} is not among the designs this analysis pools ({', '.join(spec.designs)})"
+        elif not spec.designs and any_trial and st["design"] not in TRIAL_DESIGNS:
             reason = f"not a trial (design {st['design']}); this analysis pools randomised and quasi-randomised trials"
         elif sid in seen:
             reason = f"study already contributes row {seen[sid]} (same participants would count twice)"

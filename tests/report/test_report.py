@@ -56,7 +56,7 @@ def test_cli_report_failure_exits_1_without_traceback(tmp_path):
     bad = tmp_path / "evidence"
     bad.mkdir()
     out = subprocess.run([sys.executable, "-m", "hipacu.cli", "report", "--out", str(tmp_path / "r"), "--evidence", str(bad)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 1 and "studies.csv" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -71,10 +71,12 @@ def test_index_renders_in_headless_chromium_with_images_loaded_and_no_console_er
              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
              "--allow-file-access-from-files", "--window-size=1200,3000"]
     url = (report_dir / "index.html").as_uri()
-    run = subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120,
+                         check=False)
     assert shot.exists() and shot.stat().st_size > 10_000, run.stderr[-2000:]
     console = [l for l in run.stderr.splitlines() if "CONSOLE" in l or "Failed to load resource" in l]
     assert not console, console
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120,
+                         check=False).stdout
     srcs = re.findall(r'<img[^>]+src="([^"]+)"', dom)
     assert srcs and all((report_dir / s).stat().st_size > 1000 for s in srcs)
