@@ -66,7 +66,7 @@ from scipy import special
 from hipacu.review.analysis import RATIO_MEASURES, AnalysisResult
 
 __all__ = ["Rule", "RULES", "DOMAINS", "LEVELS", "SYMBOLS", "Judgement", "Grade", "grade", "Context", "context",
-           "rules_frame", "effect_category", "categories", "optimal_information_size", "cioms_band", "CIOMS_BANDS",
+           "rules_frame", "rules_markdown", "effect_category", "categories", "optimal_information_size", "cioms_band", "CIOMS_BANDS",
            "method_sensitivity", "METHOD_PANEL", "start_level"]
 
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
@@ -137,19 +137,25 @@ def _category_of(value: float, mid: float | None, lower_is_better: bool | None) 
 
 
 def categories(r: AnalysisResult, lo: float, hi: float) -> tuple[str, ...]:
-    """Effect categories an interval ``[lo, hi]`` (analysis scale) overlaps, ordered from benefit to harm
-    (GRADE 34, minimally contextualised: thresholds at minus and plus the MID; at no effect without an MID)."""
+    """Effect categories an interval ``[lo, hi]`` (analysis scale) overlaps, ordered from benefit to harm.
+
+    With an MID the thresholds are minus and plus the MID (GRADE 34, minimally contextualised:
+    important benefit / little or no effect / important harm). Without one the only threshold is no
+    effect, so an interval that contains it spans benefit and harm (one threshold crossed).
+    """
     mid = _thresholds(r)
-    m = 0.0 if mid is None else mid
     lib = True if r.lower_is_better is None else r.lower_is_better
     low_side, high_side = ("benefit", "harm") if lib else ("harm", "benefit")
+    m = 0.0 if mid is None else mid
     cats = []
     if lo < -m:
         cats.append(low_side)
-    if (mid is not None and lo < m and hi > -m) or (mid is None and lo <= 0 <= hi):
+    if mid is not None and lo < m and hi > -m:
         cats.append("little_or_no")
     if hi > m:
         cats.append(high_side)
+    if not cats:  # no MID and a degenerate interval at exactly no effect
+        cats.append("little_or_no")
     order = ("benefit", "little_or_no", "harm")
     return tuple(sorted(set(cats), key=order.index))
 
@@ -599,6 +605,13 @@ def rules_frame() -> pd.DataFrame:
     """The rule table as a DataFrame (domain, rating, criterion, guidance), for documentation."""
     return pd.DataFrame([{"domain": r.domain, "rating": r.rating, "criterion": r.criterion, "guidance": r.guidance}
                          for r in RULES])
+
+
+def rules_markdown() -> str:
+    """The rule table as the Markdown table the README shows (tests keep the two identical)."""
+    lines = ["| domain | rating | criterion | GRADE guidance |", "|---|---|---|---|"]
+    lines += [f"| {r.domain.replace('_', ' ')} | {r.rating:+d} | {r.criterion} | {r.guidance} |" for r in RULES]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- the grade

@@ -1,28 +1,30 @@
 """GRADE rule table: every rule at and on each side of its threshold; constructed analyses with a
-known grade; the bundled evidence grades deterministically; the CLI prints the claims."""
+known grade; properties (order, agreeing studies, CIs inside the MID); the bundled evidence grades
+deterministically; the CLI prints the claims. Worked examples from the GRADE guidance are in
+tests/review/test_grade_examples.py; the verdict table in tests/review/test_verdicts.py."""
 
 from __future__ import annotations
 
 import dataclasses
-
-from hipacu.evidence import Override
 import json
 import subprocess
 import sys
 
 import pytest
 
-from hipacu.review.analysis import run_analysis
-from hipacu.review.claims import VERDICTS, grade_claims, summary_of_findings, sof_html
-from hipacu.evidence import load_evidence
-from hipacu.review.grading import DOMAINS, OPTIMAL_INFORMATION_SIZE, RULES, Context, _judge, grade, rules_frame
 from evidence_fixture import ANALYSES, CLAIM, OUTCOME, STUDY, make_folder
+from hipacu.evidence import Override, load_evidence
+from hipacu.review import grading
+from hipacu.review.analysis import interval_rule, run_analysis
+from hipacu.review.claims import VERDICTS, grade_claims, sof_html, summary_of_findings
+from hipacu.review.grading import (
+    DOMAINS, I2_CONSIDERABLE, I2_SUBSTANTIAL, MAJORITY, MIN_K_FUNNEL, Q_ALPHA, RULES, UNPUBLISHED_SHARE, Context,
+    _judge, grade, rules_frame,
+)
 
-NEUTRAL = Context(k=5, participants=1000, question="effect", weight_high_rob=0.0, weight_concerns_rob=0.0,
-                  weight_rob_not_assessed=0.0, weight_indirect_population=0.0, weight_indirect_intervention=0.0,
-                  i2=0.0, q_pval=0.9, sides=1, ci_categories=1, crosses_threshold=False, eligible=5,
-                  eligible_missing=0, missing_labels="", egger_pval=float("nan"), ci_text="95% CI -1 to -0.5",
-                  threshold_text="the MID")
+NEUTRAL = Context(k=5, participants=1000, question="effect", i2=0.0, q_pval=0.9, estimate_categories=("benefit",),
+                  ci_categories=("benefit",), eligible=5, ci_text="95% CI -1 to -0.5", threshold_text="the MID")
+JUST = 1e-9  # a step just across a threshold
 
 
 def rating(domain: str, **changes) -> int:
@@ -39,23 +41,44 @@ def test_every_rule_cites_grade_guidance():
 
 
 # ---- risk of bias
-@pytest.mark.parametrize("high, concerns, expected", [
-    (0.50, 1.0, -2), (0.49, 1.0, -1), (0.60, 0.99, -1), (0.0, 0.50, -1), (0.0, 0.49, 0)])
-def test_risk_of_bias_thresholds(high, concerns, expected):
-    assert rating("risk_of_bias", weight_high_rob=high, weight_concerns_rob=concerns) == expected
+@pytest.mark.parametrize("very, concerns, expected", [
+    (MAJORITY, 1.0, -2), (MAJORITY - JUST, 1.0, -1), (MAJORITY + JUST, 1.0, -2),
+    (0.0, MAJORITY, -1), (0.0, MAJORITY - JUST, 0), (0.0, MAJORITY + JUST, -1)])
+def test_risk_of_bias_thresholds(very, concerns, expected):
+    assert rating("risk_of_bias", weight_very_serious_rob=very, weight_concerns_rob=concerns) == expected
 
 
-@pytest.mark.parametrize("share, expected", [(0.50, -1), (0.49, 0)])
-def test_risk_of_bias_not_assessed_threshold(share, expected):
+@pytest.mark.parametrize("share, expected", [(MAJORITY, -1), (MAJORITY - JUST, 0), (MAJORITY + JUST, -1)])
+def test_risk_of_bias_without_any_appraisal_threshold(share, expected):
     assert rating("risk_of_bias", weight_rob_not_assessed=share) == expected
 
 
+def test_one_crucial_limitation_rates_down_once_not_twice():
+    # all weight at high risk overall, but in one domain only and with plausible numbers: serious, not very serious
+    assert rating("risk_of_bias", weight_high_rob=1.0, weight_concerns_rob=1.0, weight_very_serious_rob=0.0) == -1
+
+
 # ---- inconsistency
-@pytest.mark.parametrize("i2, p, sides, expected", [
-    (75.0, 0.09, 2, -2), (74.9, 0.09, 2, -1), (50.0, 0.09, 2, -1), (49.9, 0.09, 2, 0),
-    (80.0, 0.10, 2, 0), (80.0, 0.09, 1, 0)])
-def test_inconsistency_thresholds(i2, p, sides, expected):
-    assert rating("inconsistency", i2=i2, q_pval=p, sides=sides) == expected
+@pytest.mark.parametrize("i2, p, cats, expected", [
+    (I2_CONSIDERABLE, Q_ALPHA - JUST, ("benefit", "harm"), -2),
+    (I2_CONSIDERABLE - JUST, Q_ALPHA - JUST, ("benefit", "harm"), -1),
+    (I2_SUBSTANTIAL, Q_ALPHA - JUST, ("benefit", "little_or_no"), -1),
+    (I2_SUBSTANTIAL - JUST, Q_ALPHA - JUST, ("benefit", "little_or_no"), 0),
+    (90.0, Q_ALPHA, ("benefit", "harm"), 0),
+    (90.0, Q_ALPHA - JUST, ("benefit",), 0)])
+def test_inconsistency_thresholds(i2, p, cats, expected):
+    assert rating("inconsistency", i2=i2, q_pval=p, estimate_categories=cats) == expected
+
+
+def test_inconsistency_is_judged_against_the_threshold_not_zero():
+    # heterogeneous, but every study shows an important benefit: the decision does not depend on which study is right
+    j = _judge("inconsistency", dataclasses.replace(NEUTRAL, i2=90.0, q_pval=0.001, estimate_categories=("benefit",)))
+    assert j.rating == 0 and "does not depend" in j.rationale
+
+
+def test_a_prediction_interval_across_benefit_and_harm_rates_down_once():
+    assert rating("inconsistency", i2=60.0, q_pval=0.01, estimate_categories=("benefit",),
+                  pi_categories=("benefit", "little_or_no", "harm")) == -1
 
 
 def test_inconsistency_of_a_single_study_is_not_assessable():
@@ -63,41 +86,68 @@ def test_inconsistency_of_a_single_study_is_not_assessable():
     assert j.rating == 0 and "single study" in j.rationale
 
 
-def test_heterogeneity_on_one_side_says_why_it_is_not_rated_down():
-    j = _judge("inconsistency", dataclasses.replace(NEUTRAL, i2=90.0, q_pval=0.001, sides=1))
-    assert "same side" in j.rationale
+def test_two_studies_say_how_inconsistency_was_judged():
+    assert "k = 2" in _judge("inconsistency", dataclasses.replace(NEUTRAL, k=2)).rationale
 
 
 # ---- indirectness
-@pytest.mark.parametrize("pop, intervention, expected", [
-    (0.5, 0.0, -1), (0.49, 0.0, 0), (0.0, 0.5, -1), (0.0, 0.49, 0), (0.5, 0.5, -2), (0.49, 0.5, -1)])
-def test_indirectness_thresholds(pop, intervention, expected):
-    assert rating("indirectness", weight_indirect_population=pop, weight_indirect_intervention=intervention) == expected
+@pytest.mark.parametrize("changes, expected", [
+    (dict(weight_indirect_population=MAJORITY), -1), (dict(weight_indirect_population=MAJORITY - JUST), 0),
+    (dict(weight_indirect_intervention=MAJORITY), -1), (dict(weight_indirect_comparator=MAJORITY), -1),
+    (dict(weight_indirect_outcome=MAJORITY), -1),
+    (dict(weight_indirect_population=MAJORITY, weight_indirect_intervention=MAJORITY), -2),
+    (dict(weight_indirect_population=MAJORITY - JUST, weight_indirect_intervention=MAJORITY), -1),
+    (dict(weight_confounded=MAJORITY), -2), (dict(weight_confounded=MAJORITY - JUST), 0)])
+def test_indirectness_thresholds(changes, expected):
+    assert rating("indirectness", **changes) == expected
 
 
 # ---- imprecision
-@pytest.mark.parametrize("cats, crosses, n, expected", [
-    (3, True, 5000, -2),
-    (2, True, OPTIMAL_INFORMATION_SIZE - 1, -2), (2, True, OPTIMAL_INFORMATION_SIZE, -1),
-    (1, False, OPTIMAL_INFORMATION_SIZE - 1, -1), (1, False, OPTIMAL_INFORMATION_SIZE, 0)])
-def test_imprecision_thresholds(cats, crosses, n, expected):
-    assert rating("imprecision", ci_categories=cats, crosses_threshold=crosses, participants=n) == expected
+@pytest.mark.parametrize("cats, appreciable, n, ois, expected", [
+    (("benefit", "little_or_no", "harm"), False, 10_000, 100.0, -2),
+    (("benefit", "little_or_no"), True, 10_000, 100.0, -2),
+    (("benefit", "little_or_no"), False, 10_000, 100.0, -1),
+    (("benefit",), False, 399, 400.0, -1), (("benefit",), False, 400, 400.0, 0), (("benefit",), False, 401, 400.0, 0),
+    (("benefit",), False, 10, None, 0),
+    (("little_or_no",), False, 10, 400.0, 0)])
+def test_imprecision_thresholds(cats, appreciable, n, ois, expected):
+    assert rating("imprecision", ci_categories=cats, appreciable=appreciable, participants=n, ois=ois) == expected
 
 
-def test_optimal_information_size_does_not_apply_to_frequency_questions():
-    assert rating("imprecision", question="frequency", participants=10, crosses_threshold=True, ci_categories=2) == -1
-    assert rating("imprecision", question="frequency", participants=10) == 0
+def test_the_information_size_is_not_counted_on_top_of_a_crossing_ci():
+    assert rating("imprecision", ci_categories=("benefit", "little_or_no"), participants=10, ois=5000.0) == -1
 
 
-# ---- publication bias
-@pytest.mark.parametrize("k, p, expected", [(10, 0.09, -1), (10, 0.10, 0), (9, 0.01, 0)])
+@pytest.mark.parametrize("bands, crosses, expected", [
+    (("rare",), False, 0), (("uncommon", "rare"), False, -1), (("rare",), True, -1),
+    (("common", "uncommon", "rare"), False, -2)])
+def test_rate_imprecision_counts_cioms_bands(bands, crosses, expected):
+    assert rating("imprecision", question="frequency", rate_bands=bands, crosses_rate_threshold=crosses) == expected
+
+
+# ---- publication / reporting bias
+@pytest.mark.parametrize("k, p, expected", [(MIN_K_FUNNEL, 0.09, -1), (MIN_K_FUNNEL, 0.10, 0), (MIN_K_FUNNEL - 1, 0.01, 0)])
 def test_funnel_asymmetry_needs_ten_studies(k, p, expected):
     assert rating("publication_bias", k=k, egger_pval=p) == expected
 
 
-@pytest.mark.parametrize("eligible, missing, expected", [(2, 1, -1), (3, 1, 0), (4, 2, -1), (0, 0, 0)])
-def test_missing_trials_threshold(eligible, missing, expected):
-    assert rating("publication_bias", eligible=eligible, eligible_missing=missing) == expected
+@pytest.mark.parametrize("k, unpublished, expected", [(3, 1, -1), (2, 1, -1), (4, 1, 0), (2, 0, 0)])
+def test_unpublished_results_threshold(k, unpublished, expected):
+    assert (unpublished / (unpublished + k) >= UNPUBLISHED_SHARE) == (expected == -1)
+    assert rating("publication_bias", k=k, unpublished=unpublished, unpublished_labels="X") == expected
+
+
+def test_results_published_but_not_extractable_are_not_reporting_bias():
+    j = _judge("publication_bias", dataclasses.replace(NEUTRAL, k=1, not_extractable_labels="Fink 2001, Haslam 2001"))
+    assert j.rating == 0 and "not evidence of non-reporting" in j.rationale
+
+
+# ---- the few-studies interval rule
+def test_interval_rule_by_number_of_studies():
+    spec = load_evidence().analyses[0]
+    spec = dataclasses.replace(spec, test=None, knha=None)
+    assert interval_rule(1, spec)[0] == "z" and interval_rule(2, spec)[0] == "z" and interval_rule(3, spec)[0] == "adhoc"
+    assert interval_rule(2, dataclasses.replace(spec, test="knha"))[0] == "knha"
 
 
 # ---- constructed analyses with a known grade
