@@ -14,7 +14,6 @@ import pytest
 
 from evidence_fixture import ANALYSES, CLAIM, OUTCOME, STUDY, make_folder
 from hipacu.evidence import Override, load_evidence
-from hipacu.review import grading
 from hipacu.review.analysis import interval_rule, run_analysis
 from hipacu.review.claims import VERDICTS, grade_claims, sof_html, summary_of_findings
 from hipacu.review.grading import (
