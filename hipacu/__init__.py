@@ -52,6 +52,10 @@ _LAZY = {
     "RankTestResult": "hipacu.bias",
     "TrimFillResult": "hipacu.bias",
     "FunnelContours": "hipacu.bias",
+    "bayes": "hipacu.models.bayes",
+    "bayes_batch": "hipacu.models.bayes",
+    "BayesEstimate": "hipacu.models.bayes",
+    "BayesBatch": "hipacu.models.bayes",
 }
 
 __all__ = [
@@ -62,6 +66,7 @@ __all__ = [
     "PooledBatch",
     "METHODS",
     "ConvergenceWarning",
+    "priors",
     *_LAZY,
 ]
 
@@ -72,8 +77,9 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name in ("plots", "heterogeneity", "evidence", "analysis", "grading", "claims", "bias", "sensitivity",
-                "regression", "binary", "report"):
+                "regression", "binary", "report", "priors"):
         return importlib.import_module(f"hipacu.{name}")
+
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
 
 

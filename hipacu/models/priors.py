@@ -139,14 +139,17 @@ class TauPrior:
 
     Attributes every prior has: ``name`` (str), ``parameters`` (dict), ``citation`` (str),
     ``proper`` (bool), ``needs_variances`` (bool: depends on the studies' σ²), ``upper`` (upper end
-    of the support, ``inf`` if unbounded) and, for improper priors, ``tail_power`` ``a`` with
-    ``p(τ) ∝ τ^a`` as τ → ∞ (used to decide whether the posterior is proper).
+    of the support, ``inf`` if unbounded) and ``tail_power`` ``a``: ``p(τ) = O(τ^a)`` as τ → ∞
+    (``-inf`` for tails lighter than any power; for the log-t, whose density is
+    ``τ^-1 |log τ|^-(df+1)``, ``a = -1`` with ``tail_log = True``). It decides whether the
+    posterior is proper and which of its moments exist.
     """
 
     name: ClassVar[str] = ""
     proper: ClassVar[bool] = True
     needs_variances: ClassVar[bool] = False
-    tail_power: ClassVar[float] = float("nan")
+    tail_power: ClassVar[float] = -math.inf
+    tail_log: ClassVar[bool] = False
 
     @property
     def upper(self) -> float:
@@ -170,8 +173,9 @@ class TauPrior:
         raise ValueError(f"the {self.name} prior is improper; it has no quantiles")
 
     def _log_range(self, v: np.ndarray) -> tuple:
-        """``(lo, hi)`` in log τ between which the prior puts essentially all its mass (a hint for the
-        quadrature's search; ``None`` where the prior sets no scale). Per analysis for 2-D ``v``."""
+        """``(lo, hi)`` in log τ: where the prior's mass starts, and where its density in log τ has
+        fallen by ~46 nats (a hint for the quadrature's search, which adds its own margins; ``None``
+        where the prior sets no scale). Per analysis for 2-D ``v``."""
         return None, None
 
     def describe(self) -> str:
@@ -211,7 +215,7 @@ class HalfNormal(TauPrior):
         return self.scale * special.ndtri((1 + _check_p(p)) / 2)
 
     def _log_range(self, v):
-        return math.log(self.scale) - 25, math.log(9 * self.scale)
+        return math.log(self.scale) - 3, math.log(self.scale) + 2.2
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,10 @@ class HalfT(TauPrior):
     def __post_init__(self):
         object.__setattr__(self, "scale", _check_positive(self.scale, "scale"))
         object.__setattr__(self, "df", _check_positive(self.df, "df"))
+
+    @property
+    def tail_power(self) -> float:  # type: ignore[override]
+        return -(self.df + 1)
 
     def logpdf(self, tau, v=None):
         t = _arr(tau)
@@ -242,7 +250,7 @@ class HalfT(TauPrior):
         return self.scale * special.stdtrit(self.df, (1 + _check_p(p)) / 2)
 
     def _log_range(self, v):
-        return math.log(self.scale) - 25, math.log(self.scale) + 20 + 40 / self.df
+        return math.log(self.scale) - 3, math.log(self.scale) + 46 / self.df
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,7 @@ class Exponential(TauPrior):
         return -np.log1p(-_check_p(p)) / self.rate
 
     def _log_range(self, v):
-        return -math.log(self.rate) - 25, math.log(50 / self.rate)
+        return -math.log(self.rate) - 3, math.log(50 / self.rate)
 
 
 @dataclass(frozen=True)
@@ -345,6 +353,8 @@ class LogT(TauPrior):
     citation: str = "Rhodes KM, Turner RM, Higgins JPT (2015), J Clin Epidemiol 68(1):52-60"
     setting: str | None = None
     name: ClassVar[str] = "log-t"
+    tail_power: ClassVar[float] = -1.0
+    tail_log: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "location", _check_finite(self.location, "location"))
@@ -369,7 +379,7 @@ class LogT(TauPrior):
         return np.exp(self.location + self.scale * special.stdtrit(self.df, _check_p(p)))
 
     def _log_range(self, v):
-        return self.location - 40 * self.scale, self.location + 40 * self.scale
+        return self.location - 600 * self.scale, self.location + 250 * self.scale
 
 
 # --------------------------------------------------------------------------- uniform (proper or not)
@@ -384,7 +394,6 @@ class Uniform(TauPrior):
     upper_bound: float | None = None
     citation: str = ROVER2020 + ", Sec. 2.2 (uniform); Gelman A (2006), Bayesian Anal 1(3):515-534"
     name: ClassVar[str] = "uniform"
-    tail_power: ClassVar[float] = 0.0
 
     def __post_init__(self):
         if self.upper_bound is not None:
@@ -397,6 +406,10 @@ class Uniform(TauPrior):
     @property
     def upper(self) -> float:
         return math.inf if self.upper_bound is None else self.upper_bound
+
+    @property
+    def tail_power(self) -> float:  # type: ignore[override]
+        return 0.0 if self.upper_bound is None else -math.inf
 
     @property
     def parameters(self) -> dict:
@@ -419,7 +432,7 @@ class Uniform(TauPrior):
         return _check_p(p) * self.upper_bound
 
     def _log_range(self, v):
-        return (None, None) if self.upper_bound is None else (math.log(self.upper_bound) - 25, math.log(self.upper_bound))
+        return (None, None) if self.upper_bound is None else (math.log(self.upper_bound) - 3, math.log(self.upper_bound))
 
 
 # --------------------------------------------------------------------------- priors depending on the σ_i
@@ -464,6 +477,7 @@ class DuMouchel(TauPrior):
     citation: str = ROVER2020 + ", eq. 4; DuMouchel W, Normand S-L (2000)"
     name: ClassVar[str] = "DuMouchel"
     needs_variances: ClassVar[bool] = True
+    tail_power: ClassVar[float] = -2.0
 
     def logpdf(self, tau, v=None):
         s0 = np.sqrt(_harmonic_mean_variance(_variances(v, self.name)))
@@ -484,7 +498,7 @@ class DuMouchel(TauPrior):
 
     def _log_range(self, v):
         ls0 = 0.5 * np.log(_harmonic_mean_variance(v))
-        return ls0 - 25, ls0 + 50
+        return ls0 - 3, ls0 + 46
 
 
 @dataclass(frozen=True)
@@ -496,6 +510,7 @@ class UniformShrinkage(TauPrior):
     citation: str = ROVER2020 + ", eq. 3; Daniels MJ (1999), Stat Med 18:2337-2348"
     name: ClassVar[str] = "uniform shrinkage"
     needs_variances: ClassVar[bool] = True
+    tail_power: ClassVar[float] = -3.0
 
     def logpdf(self, tau, v=None):
         s02 = _harmonic_mean_variance(_variances(v, self.name))
@@ -517,7 +532,7 @@ class UniformShrinkage(TauPrior):
 
     def _log_range(self, v):
         ls0 = 0.5 * np.log(_harmonic_mean_variance(v))
-        return ls0 - 25, ls0 + 30
+        return ls0 - 3, ls0 + 23
 
 
 # --------------------------------------------------------------------------- prior for the effect μ
