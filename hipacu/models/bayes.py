@@ -52,6 +52,8 @@ __all__ = ["bayes", "bayes_batch", "BayesEstimate", "BayesBatch", "TauGrid", "N_
 #: Quadrature nodes per analysis (uniform in the mapped variable t). With this many the posterior
 #: summaries agree with adaptive quadrature (scipy.integrate.quad) to ~1e-10 (tests/models/test_bayes.py).
 N_NODES = 121
+#: Every MIXTURE_STRIDE-th node carries the normal mixtures (1: all nodes).
+MIXTURE_STRIDE = 1
 #: Nodes of the coarse search for the posterior's location, and of the zoomed second search.
 N_SCAN = 161
 N_ZOOM = 41
@@ -69,12 +71,15 @@ DROP_TAIL = 46.0
 #: posterior (flagged: converged = False, ConvergenceWarning); the mass left out bounds the error it
 #: causes in any probability.
 TAIL_MASS = 1e-11
-#: Quantiles are solved to |Δq| <= TOL_QUANTILE * (posterior sd); Newton's method with bisection.
+#: Quantiles and modes: Newton's method with bisection on a bracket. It stops after a step smaller
+#: than NEWTON_STOP posterior sds (node spacings for τ): Newton's error after such a step is of the
+#: order of its square, ~1e-14; or when the bracket is narrower than TOL_QUANTILE.
+NEWTON_STOP = 1e-7
 TOL_QUANTILE = 1e-13
 MAXITER_QUANTILE = 100
 #: Search for the τ mode: rounds of equally spaced points between the best point's neighbours
 #: (each round narrows the bracket by (MODE_POINTS - 1)/2), then a parabola.
-MODE_ROUNDS = 4
+MODE_ROUNDS = 7
 MODE_POINTS = 17
 #: Analyses processed together by bayes_batch (bounds the studies x nodes x analyses temporaries).
 CHUNK = 512
@@ -300,8 +305,11 @@ def _grid(d: _Data, prior: TauPrior, n_nodes: int):
     lpx = lp - log_norm
     tail = np.exp(lpx[0]) * (np.abs(x[0] - x0) + 1) + np.exp(lpx[-1]) * (np.abs(x[-1] - x0) + 1)
     ok = tail < TAIL_MASS
-    return dict(t=t, h=h, tw=tw, ftau=ftau, lg=lg, x0=x0, cl=cl, cr=cr, tau=ftau[::2], weight=weight,
-                cmean=cmean[::2], cvar=cvar[::2], log_norm=log_norm, ok=ok, mp=mp)
+    sl = slice(None, None, MIXTURE_STRIDE)
+    if MIXTURE_STRIDE == 1:
+        weight = tw
+    return dict(t=t, h=h, tw=tw, ftau=ftau, lg=lg, x0=x0, cl=cl, cr=cr, tau=ftau[sl], weight=weight,
+                cmean=cmean[sl], cvar=cvar[sl], log_norm=log_norm, ok=ok, mp=mp)
 
 
 # --------------------------------------------------------------------------- mixtures of normals
@@ -327,6 +335,7 @@ def _mixture_quantile(w, mean, sd, p):
     sd_m = np.sqrt(np.einsum("nm,nm->m", w, sd * sd + (mean - mu_m) ** 2))
     q = np.clip(mu_m + sd_m * zp, lo, hi)
     tol = TOL_QUANTILE * sd_m
+    stop = NEWTON_STOP * sd_m
     done = np.zeros(q.shape, bool)
     idx = np.arange(q.size)
     for _ in range(MAXITER_QUANTILE):
@@ -339,7 +348,7 @@ def _mixture_quantile(w, mean, sd, p):
         hi[a] = np.where(r >= 0, q[a], hi[a])
         with np.errstate(divide="ignore", invalid="ignore"):
             new = q[a] - r / pdf
-        fin = (np.abs(new - q[a]) <= tol[a]) | (r == 0)
+        fin = (np.abs(new - q[a]) <= stop[a]) | (r == 0)
         bad = ~fin & ~((new > lo[a]) & (new < hi[a]))
         new = np.where(bad, 0.5 * (lo[a] + hi[a]), new)
         q[a] = np.where(r == 0, q[a], new)
@@ -367,7 +376,7 @@ def _mixture_mode(w, mean, sd, start, scale):
         hi[a] = np.where(g <= 0, q[a], hi[a])
         with np.errstate(divide="ignore", invalid="ignore"):
             new = np.where(g2 < 0, q[a] - g / g2, np.nan)
-        fin = (np.abs(new - q[a]) <= tol[a]) | (g == 0)
+        fin = (np.abs(new - q[a]) <= NEWTON_STOP * scale[a]) | (g == 0)
         bad = ~fin & ~((new > lo[a]) & (new < hi[a]))
         new = np.where(bad, 0.5 * (lo[a] + hi[a]), new)
         done[a] = fin | (hi[a] - lo[a] <= tol[a])
@@ -378,26 +387,108 @@ def _mixture_mode(w, mean, sd, start, scale):
 # --------------------------------------------------------------------------- the τ distribution (sinc)
 
 
+#: Si(x) by its asymptotic series beyond |x| = π·SI_BAND (truncation error < 4e-16), exactly
+#: (scipy.special.sici) within SI_BAND node spacings of the evaluation point.
+SI_BAND = 32
+_SI_X0 = math.pi * SI_BAND
+
+
+def _si_asymptotic(x):
+    """``Si(x) = sign(x) π/2 - f(x) cos x - g(x) sin x`` with the asymptotic series of the auxiliary
+    functions to 5 terms (Abramowitz & Stegun 5.2.8-5.2.9, 5.2.34-5.2.35); for |x| >= 100."""
+    r = 1.0 / (x * x)
+    f = (1 - r * (2 - r * (24 - r * (720 - r * 40320)))) / x
+    g = r * (1 - r * (6 - r * (120 - r * (5040 - r * 362880))))
+    return f, g
+
+
 def _sinc_cdf_pdf(ts, t, h, weight):
-    """CDF and density (in t) of the sinc interpolant of the quadrature integrand at ``ts``."""
-    u = (ts[None] - t) / h
-    si = special.sici(np.pi * u)[0]
+    """CDF and density (in t) of the sinc interpolant of the quadrature integrand at ``ts``.
+
+    With ``u_j = (ts - t_j)/h = u_0 - j``: ``sin(π u_j) = (-1)^j sin(π u_0)`` (one sine per
+    column), the sinc interpolant's CDF is ``Σ w_j (1/2 + Si(π u_j)/π)``, and Si comes from its
+    asymptotic series except in a band of SI_BAND nodes around ``ts``, where it is computed exactly.
+    """
+    n = t.shape[0]
+    u0 = (ts - t[0]) / h
+    u = u0[None] - np.arange(n)[:, None]
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[:, None]
+    s0, c0 = np.sin(np.pi * u0), np.cos(np.pi * u0)
+    x = np.pi * u
+    far = np.abs(x) >= _SI_X0
+    xs = np.where(far, x, _SI_X0)  # placeholder inside the band (replaced below)
+    f, g = _si_asymptotic(xs)
+    si = np.sign(x) * (np.pi / 2) - sign * (f * c0[None] + g * s0[None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sinc = np.where(u == 0, 1.0, sign * s0[None] / x)
+    # exact Si in the band around ts
+    m = ts.shape[0]
+    cols = np.arange(m)
+    centre = np.clip(np.round(u0).astype(int), 0, n - 1)
+    rows = np.clip(centre[None] + np.arange(-SI_BAND, SI_BAND + 1)[:, None], 0, n - 1)
+    ub = u[rows, cols]
+    keep = np.abs(np.pi * ub) < _SI_X0
+    # a row can appear twice after clipping at the grid's ends: count it once
+    first = np.ones(rows.shape, bool)
+    first[1:] = rows[1:] != rows[:-1]
+    band = keep & first
+    ubz = np.where(band, ub, 0.0)
+    where = (rows[band], np.broadcast_to(cols, rows.shape)[band])
+    si[where] = special.sici(np.pi * ubz)[0][band]
+    sinc[where] = np.sinc(ubz)[band]  # the one-sine recurrence loses relative precision near nodes
     cdf = np.einsum("nm,nm->m", weight, 0.5 + si / np.pi)
-    pdf = np.einsum("nm,nm->m", weight, np.sinc(u)) / h
+    pdf = np.einsum("nm,nm->m", weight, sinc) / h
     return cdf, pdf
 
 
+_SI_KERNELS: dict = {}
+
+
+def _si_kernel(n: int) -> np.ndarray:
+    """``0.5 + Si(π d)/π`` for ``d = -(n-1) .. n-1``: the sinc-interpolant CDF at node i of a unit
+    mass at node j depends on ``d = i - j`` only (computed once per grid size)."""
+    if n not in _SI_KERNELS:
+        d = np.arange(-(n - 1), n, dtype=float)
+        _SI_KERNELS[n] = 0.5 + special.sici(np.pi * d)[0] / np.pi
+    return _SI_KERNELS[n]
+
+
 def _tau_quantile_t(t, h, weight, p):
-    """Solve ``F(t*) = p`` in the mapped variable for each column (Newton from the trapezoid
-    cumulative sum, with bisection on the node bracket); returns ``(t*, converged)``."""
+    """Solve ``F(t*) = p`` in the mapped variable for each column; returns ``(t*, converged)``.
+
+    Start: the exact sinc CDF at the two nodes around the root (a fixed kernel, no special
+    functions) and the cubic Hermite interpolant through them (the density at a node is
+    ``weight/h`` exactly); then Newton steps on the sinc CDF with bisection on a bracket, stopping
+    once a step is below NEWTON_STOP node spacings (the error after it is of the order of its
+    square).
+    """
+    n, m = t.shape
+    cols = np.arange(m)
+    kern = _si_kernel(n)
+    node = np.arange(n)[:, None]
+
+    def node_cdf(j):
+        return np.einsum("nm,nm->m", weight, kern[j[None] - node + n - 1])
+
     cum = np.cumsum(weight, axis=0) - 0.5 * weight
-    n = t.shape[0]
-    cols = np.arange(t.shape[1])
-    j = np.clip((cum < p[None]).sum(axis=0), 1, n - 1)
-    c0, c1 = cum[j - 1, cols], cum[j, cols]
-    f = np.clip((p - c0) / np.maximum(c1 - c0, 1e-300), 0.0, 1.0)
-    ts = t[j - 1, cols] + f * h
-    lo = t[np.maximum(j - 3, 0), cols]
+    j = np.clip((cum < p[None]).sum(axis=0) - 1, 0, n - 2)
+    f0, f1 = node_cdf(j), node_cdf(j + 1)
+    for _ in range(4):  # the trapezoid sums may put the root one node off
+        down, up = (p < f0) & (j > 0), (p > f1) & (j < n - 2)
+        if not (down.any() or up.any()):
+            break
+        j = j - down + up
+        f0, f1 = node_cdf(j), node_cdf(j + 1)
+    w0, w1 = weight[j, cols], weight[j + 1, cols]  # h · density at the two nodes
+    sv = np.clip((p - f0) / np.where(f1 > f0, f1 - f0, 1.0), 0.0, 1.0)
+    for _ in range(3):  # Newton on the cubic Hermite interpolant, s in [0, 1]
+        s2, s3 = sv * sv, sv * sv * sv
+        hv = f0 * (2 * s3 - 3 * s2 + 1) + w0 * (s3 - 2 * s2 + sv) + f1 * (-2 * s3 + 3 * s2) + w1 * (s3 - s2)
+        dh = f0 * (6 * s2 - 6 * sv) + w0 * (3 * s2 - 4 * sv + 1) + f1 * (-6 * s2 + 6 * sv) + w1 * (3 * s2 - 2 * sv)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sv = np.clip(np.where(dh > 0, sv - (hv - p) / dh, sv), 0.0, 1.0)
+    ts = t[j, cols] + sv * h
+    lo = t[np.maximum(j - 1, 0), cols]
     hi = t[np.minimum(j + 2, n - 1), cols]
     done = np.zeros(ts.shape, bool)
     idx = np.arange(ts.size)
@@ -411,7 +502,7 @@ def _tau_quantile_t(t, h, weight, p):
         hi[a] = np.where(r >= 0, ts[a], hi[a])
         with np.errstate(divide="ignore", invalid="ignore"):
             new = ts[a] - r / pdf
-        fin = (np.abs(new - ts[a]) <= TOL_QUANTILE * h[a]) | (r == 0)
+        fin = (np.abs(new - ts[a]) <= NEWTON_STOP * h[a]) | (r == 0)
         bad = ~fin & ~((new > lo[a]) & (new < hi[a]))
         new = np.where(bad, 0.5 * (lo[a] + hi[a]), new)
         ts[a] = np.where(r == 0, ts[a], new)
@@ -454,7 +545,7 @@ def _tau_mode(d: _Data, prior: TauPrior, g: dict) -> np.ndarray:
     f = _log_post_tau(d, prior, np.maximum(pts, 0.0))
     den = f[0] - 2 * f[1] + f[2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(den < 0, 0.5 * step * (f[0] - f[2]) / den, 0.0)
+        shift = np.where(np.isfinite(f).all(axis=0) & (den < 0), 0.5 * step * (f[0] - f[2]) / den, 0.0)
     mode = np.maximum(best + np.clip(shift, -step, step), 0.0)
     f0 = _log_post_tau(d, prior, np.zeros((1, n)))[0]
     return np.where((f0 >= f.max(axis=0)) & (best - step <= 0.0), 0.0, mode)
