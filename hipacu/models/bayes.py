@@ -13,15 +13,17 @@ posterior of μ, the posterior predictive distribution of a new study's effect `
 ``θ_i`` (Sec. 2.8) are the resulting finite mixtures of normals (eq. 18).
 
 Where bayesmeta bins τ by a Kullback-Leibler criterion (δ = 1 %, JSS Sec. 2.11), the mixture here
-is a quadrature rule, accurate to about 1e-10 (tested): τ is mapped to ``x = log τ`` (or
-``logit(τ/upper)`` for a bounded prior), ``x`` to ``t`` by the smooth, monotone double-exponential map
-``x = x0 + (c_R (e^t - 1) - c_L (e^{-t} - 1)) / 2`` centred on the posterior mode with the posterior's
-own left and right widths (found by a coarse and a zoomed search), and the trapezoid rule is applied
-in ``t`` (spectrally accurate for the analytic, double-exponentially decaying integrand; Trefethen &
-Weideman 2014, SIAM Rev 56:385). The τ distribution function between nodes is the integral of the
-sinc interpolant of that integrand (Stenger 1993, Numerical Methods Based on Sinc and Analytic
-Functions, Sec. 4.5). :func:`bayes_batch` runs the same engine on many analyses at once;
-:func:`bayes` is it on one.
+is a quadrature rule, accurate to 1e-9 posterior standard deviations (typically 1e-13; tested
+against ``scipy.integrate.quad`` and a four times finer grid). τ is mapped to ``x = log τ`` (or
+``logit(τ/upper)`` for a bounded prior), and ``x`` to ``t`` by the smooth, monotone
+double-exponential map ``x = x0 + a t + b (cosh t - 1) + c (sinh t - t)``, ``b = (c_R - c_L)/2``,
+``c = (c_R + c_L)/2``: centred on the posterior mode ``x0``, growing like the posterior's own left
+and right widths ``c_L``, ``c_R`` (found by a coarse and a zoomed search), with central slope ``a``
+set by the narrower of the two. The trapezoid rule in ``t`` is spectrally accurate for this
+analytic, double-exponentially decaying integrand (Trefethen & Weideman 2014, SIAM Rev 56:385). The
+τ distribution function between nodes is the integral of the sinc interpolant of the integrand
+(Stenger 1993, Numerical Methods Based on Sinc and Analytic Functions, Sec. 4.5).
+:func:`bayes_batch` runs the same engine on many analyses at once; :func:`bayes` is it on one.
 
 References
 ----------
@@ -50,9 +52,10 @@ __all__ = ["bayes", "bayes_batch", "BayesEstimate", "BayesBatch", "TauGrid", "N_
 # --------------------------------------------------------------------------- numerical settings
 
 #: Quadrature nodes per analysis (uniform in the mapped variable t). With this many the posterior
-#: summaries agree with adaptive quadrature (scipy.integrate.quad) to ~1e-10 (tests/models/test_bayes.py).
-N_NODES = 121
-#: Every MIXTURE_STRIDE-th node carries the normal mixtures (1: all nodes).
+#: summaries agree with adaptive quadrature (scipy.integrate.quad) and with a four times finer grid
+#: to 1e-9 posterior sds, typically 1e-13 (tests/models/test_bayes.py).
+N_NODES = 241
+#: The normal mixtures (μ, prediction, shrinkage) use every MIXTURE_STRIDE-th node.
 MIXTURE_STRIDE = 1
 #: Nodes of the coarse search for the posterior's location, and of the zoomed second search.
 N_SCAN = 161
@@ -73,14 +76,14 @@ DROP_TAIL = 46.0
 TAIL_MASS = 1e-11
 #: Quantiles and modes: Newton's method with bisection on a bracket. It stops after a step smaller
 #: than NEWTON_STOP posterior sds (node spacings for τ): Newton's error after such a step is of the
-#: order of its square, ~1e-14; or when the bracket is narrower than TOL_QUANTILE.
-NEWTON_STOP = 1e-7
+#: order of its square, ~1e-12 sds; or when the bracket is narrower than TOL_QUANTILE.
+NEWTON_STOP = 1e-6
 TOL_QUANTILE = 1e-13
 MAXITER_QUANTILE = 100
 #: Search for the τ mode: rounds of equally spaced points between the best point's neighbours
 #: (each round narrows the bracket by (MODE_POINTS - 1)/2), then a parabola.
-MODE_ROUNDS = 7
-MODE_POINTS = 17
+MODE_ROUNDS = 3
+MODE_POINTS = 33
 #: Analyses processed together by bayes_batch (bounds the studies x nodes x analyses temporaries).
 CHUNK = 512
 
@@ -125,42 +128,32 @@ class _Data:
         return self.y.shape[1]
 
 
-def _marginal(d: _Data, tau: np.ndarray, cols=None):
+def _marginal(d: _Data, tau: np.ndarray):
     """Log marginal likelihood ``log p(y | τ)`` (Röver 2020, eq. 13 / eq. 15) and the conditional
     posterior mean (centred) and variance of μ (eq. 12 / eq. 14) at τ of shape (nodes, analyses).
 
     ``-½ [(n - 1) log 2π + Σ log(σ_i² + τ²) + log σ_p² + Σ (y_i - μ̂)²/(σ_i² + τ²) + (μ_p - μ̂)²/σ_p²
     + log(Σ 1/(σ_i² + τ²) + 1/σ_p²)]``, the σ_p terms present for a normal μ prior only.
     """
-    yc, v = (d.yc, d.v) if cols is None else (d.yc[:, cols], d.v[:, cols])
+    yc, v = d.yc, d.v
     t2 = tau * tau
     s = v[:, None, :] + t2[None]
     w = 1.0 / s
     if d.m is not None:
-        m = d.m if cols is None else d.m[:, cols]
+        m = d.m
         w *= m[:, None, :]
         slog = np.einsum("kna,ka->na", np.log(s), m)
     else:
         slog = np.log(s).sum(axis=0)
     p0 = d.p0
-    m0c = d.m0c if (cols is None or np.ndim(d.m0c) == 0) else d.m0c[cols]
+    m0c = d.m0c
     sw = w.sum(axis=0) + p0
     swy = np.einsum("kna,ka->na", w, yc) + p0 * m0c
     swyy = np.einsum("kna,ka->na", w, yc * yc) + p0 * m0c * m0c
     q = np.maximum(swyy - swy * swy / sw, 0.0)
-    n_terms = d.n_terms if (cols is None or np.ndim(d.n_terms) == 0) else d.n_terms[cols]
+    n_terms = d.n_terms
     loglik = -0.5 * ((n_terms - 1) * _LOG_2PI + slog + d.logs02 + q + np.log(sw))
     return loglik, swy / sw, 1.0 / sw
-
-
-def _joint_loglik_at(d: _Data, tau: np.ndarray, mu: float) -> np.ndarray:
-    """``log p(y | μ, τ)`` (Röver 2020, eq. 9) at τ of shape (nodes, analyses)."""
-    s = d.v[:, None, :] + (tau * tau)[None]
-    r = (d.y - mu)[:, None, :]
-    terms = np.log(s) + r * r / s
-    if d.m is not None:
-        terms = terms * d.m[:, None, :]
-    return -0.5 * (d.k * _LOG_2PI + terms.sum(axis=0))
 
 
 # --------------------------------------------------------------------------- the variable map
@@ -192,30 +185,49 @@ class _Map:
             return np.log(tau)
 
 
-def _t_to_x(t, x0, cl, cr):
-    """``x = x0 + (c_R (e^t - 1) - c_L (e^{-t} - 1)) / 2``; also returns ``dx/dt``."""
+def _map_coefficients(cl, cr, slope):
+    """Coefficients of ``x = x0 + a t + b (cosh t - 1) + c (sinh t - t)`` with the asymptotes
+    ``x - x0 ~ c_R e^t / 2`` (t -> +inf) and ``~ -c_L e^-t / 2`` (t -> -inf): ``b = (c_R - c_L)/2``,
+    ``c = (c_R + c_L)/2``; the central slope ``a`` is ``slope``, raised if needed to keep the map
+    monotone: ``dx/dt >= a - (sqrt(c_L) - sqrt(c_R))² / 2 > 0``."""
+    a = np.maximum(slope, 1.05 * 0.5 * (np.sqrt(cl) - np.sqrt(cr)) ** 2)
+    return a, 0.5 * (cr - cl), 0.5 * (cr + cl)
+
+
+def _t_to_x(t, x0, a, cl, cr):
+    """The double-exponential map ``x(t)`` (see :func:`_map_coefficients`) and ``dx/dt``."""
+    _, b, c = _map_coefficients(cl, cr, a)
     et = np.exp(t)
     emt = 1.0 / et
-    return x0 + 0.5 * (cr * (et - 1.0) - cl * (emt - 1.0)), 0.5 * (cr * et + cl * emt)
+    ch, sh = 0.5 * (et + emt), 0.5 * (et - emt)
+    return x0 + a * t + b * (ch - 1.0) + c * (sh - t), a + b * sh + c * (ch - 1.0)
 
 
-def _x_to_t(x, x0, cl, cr):
-    """Inverse of :func:`_t_to_x` (the positive root of ``c_R E² - B E - c_L = 0``, ``E = e^t``)."""
-    b = 2.0 * (x - x0) + cr - cl
-    disc = np.sqrt(b * b + 4.0 * cr * cl)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e = np.where(b >= 0, (b + disc) / (2.0 * cr), 2.0 * cl / (disc - b))
-        return np.log(e)
+def _x_to_t(x, x0, a, cl, cr, tol: float = 1e-14):
+    """Inverse of :func:`_t_to_x`, by Newton's method (the map is increasing and convex for
+    large |t|) from the inverse of its two exponential asymptotes, to |Δt| <= tol (1 + |t|)."""
+    b2 = 2.0 * (x - x0) + cr - cl
+    disc = np.sqrt(b2 * b2 + 4.0 * cr * cl)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = np.where(b2 >= 0, (b2 + disc) / (2.0 * cr), 2.0 * cl / (disc - b2))
+        t = np.log(e)
+        for _ in range(100):
+            xt, dx = _t_to_x(t, x0, a, cl, cr)
+            step = (xt - x) / dx
+            t = t - step
+            if np.all(np.abs(step) <= tol * (1 + np.abs(t))):
+                break
+    return t
 
 
 # --------------------------------------------------------------------------- the τ quadrature
 
 
-def _log_post_x(d: _Data, prior: TauPrior, mp: _Map, x: np.ndarray, cols=None):
+def _log_post_x(d: _Data, prior: TauPrior, mp: _Map, x: np.ndarray):
     """Log posterior density of x (unnormalised) at x of shape (nodes, analyses)."""
     tau = mp.tau(x)
-    ll, cmean, cvar = _marginal(d, tau, cols)
-    v = d.v_nan if cols is None else d.v_nan[:, cols]
+    ll, cmean, cvar = _marginal(d, tau)
+    v = d.v_nan
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lp = ll + prior.logpdf(tau, v) + mp.log_jac(x)
     lp = np.where(np.isnan(lp), -np.inf, lp)
@@ -284,31 +296,53 @@ def _grid(d: _Data, prior: TauPrior, n_nodes: int):
     floor = np.maximum(zstep, 1e-9 * (1 + np.abs(x0)))
     cl = np.maximum(x0 - bl, floor) / 1.2
     cr = np.maximum(br - x0, floor) / 1.2
-    t_lo = _x_to_t(np.minimum(tl, bl) - step, x0, cl, cr)
-    t_hi = _x_to_t(np.maximum(tr, br) + step, x0, cl, cr)
-    # the τ distribution uses all 2n-1 nodes (step h/2: its sinc-interpolated CDF converges more
-    # slowly than the quadrature); the normal mixtures use every other node (step h)
-    h = (t_hi - t_lo) / (2 * (n_nodes - 1))
-    t = t_lo + h * np.arange(2 * n_nodes - 1)[:, None]
-    x, dxdt = _t_to_x(t, x0, cl, cr)
+    slope = _map_coefficients(cl, cr, np.minimum(cl, cr))[0]  # resolve the narrower flank of the bulk
+    # the grid's ends need not be exact (they carry a margin of one search step)
+    t_lo = _x_to_t(np.minimum(tl, bl) - step, x0, slope, cl, cr, tol=1e-6)
+    t_hi = _x_to_t(np.maximum(tr, br) + step, x0, slope, cl, cr, tol=1e-6)
+    h = (t_hi - t_lo) / (n_nodes - 1)
+    t = t_lo + h * np.arange(n_nodes)[:, None]
+    x, dxdt = _t_to_x(t, x0, slope, cl, cr)
     lp, ftau, cmean, cvar = _log_post_x(d, prior, mp, x)
     lg = lp + np.log(dxdt)
     lmax = lg.max(axis=0)
     wt = np.exp(lg - lmax)
     s = wt.sum(axis=0)
     tw = wt / s
-    log_norm = lmax + np.log(s * h)  # log ∫ p(y | τ) p(τ) dτ
-    wc = wt[::2]
-    weight = wc / wc.sum(axis=0)
-    # mass beyond each end of the grid, estimated as (density in x at the end) x (distance from the
-    # mode + 1): conservative for exponential and for polynomial decay in x alike
+    log_norm = lmax + np.log(s * h)  # log ∫ p(y | τ) p(τ) dτ over the grid
+    # Below the first node τ_1, where τ² <= 1e-16 σ_min² and so p(y | τ) = p(y | 0) to double
+    # precision, the posterior mass is exactly p(y | 0) P_prior(τ < τ_1): it joins the first node
+    # (a heavy-tailed prior such as the log-t puts mass there that no grid reaches).
+    below = np.zeros(n, bool)
+    if prior.proper:
+        tau1 = ftau[0]
+        below = tau1 * tau1 <= 1e-16 * np.exp(2 * d.logv_min)
+        if below.any():
+            ll0 = _marginal(d, np.zeros((1, n)))[0][0]
+            with np.errstate(divide="ignore"):
+                lmass = np.where(below, ll0 + np.log(prior.cdf(tau1, d.v_nan)), -np.inf)
+            total = np.logaddexp(log_norm, lmass)
+            eps = np.exp(lmass - total)
+            tw = tw * (1 - eps)
+            tw[0] += eps
+            log_norm = total
+    # mass beyond each end of the grid (not so accounted for): (density in x at the end) / (its
+    # local rate of decay), the tail integral of an exponential with that rate (for a polynomial
+    # tail ~|x|^-p the rate is p/|x| and the estimate |x| f / p is the tail integral to first
+    # order); infinite where the density does not decay outward
     lpx = lp - log_norm
-    tail = np.exp(lpx[0]) * (np.abs(x[0] - x0) + 1) + np.exp(lpx[-1]) * (np.abs(x[-1] - x0) + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_l = (lpx[1] - lpx[0]) / (x[1] - x[0])
+        rate_r = (lpx[-2] - lpx[-1]) / (x[-1] - x[-2])
+        tail_l = np.where(below, 0.0, np.where(rate_l > 0, np.exp(lpx[0]) / rate_l, np.inf))
+        tail = tail_l + np.where(rate_r > 0, np.exp(lpx[-1]) / rate_r, np.inf)
+    tail = np.where(np.isnan(tail), np.inf, tail)
     ok = tail < TAIL_MASS
+    # the normal mixtures use every MIXTURE_STRIDE-th node (their trapezoid sums converge faster than
+    # the sinc-interpolated τ distribution function, which uses all)
     sl = slice(None, None, MIXTURE_STRIDE)
-    if MIXTURE_STRIDE == 1:
-        weight = tw
-    return dict(t=t, h=h, tw=tw, ftau=ftau, lg=lg, x0=x0, cl=cl, cr=cr, tau=ftau[sl], weight=weight,
+    wm = tw[sl] / tw[sl].sum(axis=0)
+    return dict(t=t, h=h, tw=tw, ftau=ftau, lg=lg, x0=x0, slope=slope, cl=cl, cr=cr, tau=ftau[sl], weight=wm,
                 cmean=cmean[sl], cvar=cvar[sl], log_norm=log_norm, ok=ok, mp=mp)
 
 
@@ -322,27 +356,46 @@ def _mixture_cdf_pdf(q, w, mean, sd):
     return cdf, pdf
 
 
+def _robust_scale(w, sd, sd_m):
+    """A scale for the stopping rules: the component sd at the weighted median node, or the
+    mixture's sd if smaller (a heavy-tailed τ posterior inflates the mixture's sd without bound)."""
+    j50 = np.argmax(np.cumsum(w, axis=0) >= 0.5, axis=0)
+    return np.minimum(sd_m, sd[j50, np.arange(sd.shape[1])])
+
+
 def _mixture_quantile(w, mean, sd, p):
     """Quantiles ``F⁻¹(p)`` of normal mixtures ``Σ_j w_j N(mean_j, sd_j²)``, one per column of the
-    (nodes, problems) arrays; ``p`` per column. Safeguarded Newton (bisection on a bracket built
-    from the components' own quantiles, which bound the mixture's); returns ``(q, converged)``."""
+    (nodes, problems) arrays; ``p`` per column. Safeguarded Newton (bisection on Cantelli's bracket)
+    from the Cornish-Fisher approximation; returns ``(q, converged)``."""
     zp = special.ndtri(p)
-    live_w = w > 1e-30 * w.max(axis=0)
-    comp = mean + sd * zp[None]
-    lo = np.where(live_w, comp, np.inf).min(axis=0)
-    hi = np.where(live_w, comp, -np.inf).max(axis=0)
     mu_m = np.einsum("nm,nm->m", w, mean)
-    sd_m = np.sqrt(np.einsum("nm,nm->m", w, sd * sd + (mean - mu_m) ** 2))
-    q = np.clip(mu_m + sd_m * zp, lo, hi)
-    tol = TOL_QUANTILE * sd_m
-    stop = NEWTON_STOP * sd_m
+    dev = mean - mu_m
+    dev2 = dev * dev
+    var_c = sd * sd
+    m2 = np.einsum("nm,nm->m", w, var_c + dev2)
+    m3 = np.einsum("nm,nm->m", w, dev * (dev2 + 3 * var_c))
+    m4 = np.einsum("nm,nm->m", w, dev2 * dev2 + 6 * dev2 * var_c + 3 * var_c * var_c)
+    sd_m = np.sqrt(m2)
+    # bracket by Cantelli's inequality, P(X - μ >= kσ) <= 1/(1 + k²), valid for any distribution
+    lo = mu_m - np.sqrt((1 - p) / p) * sd_m * (1 + 1e-12)
+    hi = mu_m + np.sqrt(p / (1 - p)) * sd_m * (1 + 1e-12)
+    # start: the Cornish-Fisher expansion with the mixture's skewness and excess kurtosis
+    g1, g2 = m3 / (m2 * sd_m), m4 / (m2 * m2) - 3
+    z = zp + (zp * zp - 1) * g1 / 6 + (zp**3 - 3 * zp) * g2 / 24 - (2 * zp**3 - 5 * zp) * g1 * g1 / 36
+    q = np.clip(mu_m + sd_m * np.where(np.isfinite(z), z, zp), lo, hi)
+    scale = _robust_scale(w, sd, sd_m)
+    tol = TOL_QUANTILE * scale
+    stop = NEWTON_STOP * scale
     done = np.zeros(q.shape, bool)
     idx = np.arange(q.size)
     for _ in range(MAXITER_QUANTILE):
         a = idx[~done]
         if a.size == 0:
             break
-        cdf, pdf = _mixture_cdf_pdf(q[a], w[:, a], mean[:, a], sd[:, a])
+        if a.size == q.size:  # all still live: no copies
+            cdf, pdf = _mixture_cdf_pdf(q, w, mean, sd)
+        else:
+            cdf, pdf = _mixture_cdf_pdf(q[a], w[:, a], mean[:, a], sd[:, a])
         r = cdf - p[a]
         lo[a] = np.where(r <= 0, q[a], lo[a])
         hi[a] = np.where(r >= 0, q[a], hi[a])
@@ -496,7 +549,10 @@ def _tau_quantile_t(t, h, weight, p):
         a = idx[~done]
         if a.size == 0:
             break
-        cdf, pdf = _sinc_cdf_pdf(ts[a], t[:, a], h[a], weight[:, a])
+        if a.size == ts.size:
+            cdf, pdf = _sinc_cdf_pdf(ts, t, h, weight)
+        else:
+            cdf, pdf = _sinc_cdf_pdf(ts[a], t[:, a], h[a], weight[:, a])
         r = cdf - p[a]
         lo[a] = np.where(r <= 0, ts[a], lo[a])
         hi[a] = np.where(r >= 0, ts[a], hi[a])
@@ -510,10 +566,10 @@ def _tau_quantile_t(t, h, weight, p):
     return ts, done
 
 
-def _log_post_tau(d: _Data, prior: TauPrior, tau: np.ndarray, cols=None):
+def _log_post_tau(d: _Data, prior: TauPrior, tau: np.ndarray):
     """Unnormalised log posterior density of τ (in τ, no Jacobian) at τ of shape (nodes, analyses)."""
-    ll = _marginal(d, tau, cols)[0]
-    v = d.v_nan if cols is None else d.v_nan[:, cols]
+    ll = _marginal(d, tau)[0]
+    v = d.v_nan
     with np.errstate(divide="ignore", invalid="ignore"):
         out = ll + prior.logpdf(tau, v)
     return np.where(np.isnan(out), -np.inf, out)
@@ -528,7 +584,7 @@ def _tau_mode(d: _Data, prior: TauPrior, g: dict) -> np.ndarray:
     n_nodes, n = tau.shape
     cols = np.arange(n)
     mp = g["mp"]
-    lq = g["lg"] - np.log(_t_to_x(g["t"], g["x0"], g["cl"], g["cr"])[1]) - mp.log_jac(mp.x(tau))
+    lq = g["lg"] - np.log(_t_to_x(g["t"], g["x0"], g["slope"], g["cl"], g["cr"])[1]) - mp.log_jac(mp.x(tau))
     j = np.argmax(lq, axis=0)
     a = np.where(j > 0, tau[np.maximum(j - 1, 0), cols], 0.0)
     b = tau[np.minimum(j + 1, n_nodes - 1), cols]
@@ -590,7 +646,10 @@ def _properness(k: np.ndarray, prior: TauPrior, mu_prior: MuNormal | None, where
                      "(e.g. half_normal(0.5)) or, for the Jeffreys prior, a normal mu prior.")
 
 
-def _summaries(d: _Data, prior: TauPrior, mu_prior: MuNormal | None, level: float, n_nodes: int) -> dict:
+def _summaries(d: _Data, prior: TauPrior, mu_prior: MuNormal | None, level: float, n_nodes: int,
+               shrink: tuple | None = None) -> dict:
+    """Posterior summaries of every analysis in the block; with ``shrink = (yi, vi)`` (one analysis)
+    also those of the study effects θ_i."""
     g = _grid(d, prior, n_nodes)
     w, tau = g["weight"], g["tau"]
     n = d.n
@@ -607,22 +666,38 @@ def _summaries(d: _Data, prior: TauPrior, mu_prior: MuNormal | None, level: floa
     ps = np.array([0.5, alpha / 2, 1 - alpha / 2])
     rep = np.repeat(np.arange(n)[None], 3, axis=0).ravel()
     tq, tconv = _tau_quantile_t(g["t"][:, rep], g["h"][rep], tw[:, rep], np.repeat(ps, n))
-    xq = _t_to_x(tq, g["x0"][rep], g["cl"][rep], g["cr"][rep])[0]
+    xq = _t_to_x(tq, g["x0"][rep], g["slope"][rep], g["cl"][rep], g["cr"][rep])[0]
     tq = g["mp"].tau(xq).reshape(3, n)
     out["tau_median"], out["tau_ci_low"], out["tau_ci_high"] = tq
     out["tau_mode"] = _tau_mode(d, prior, g)
-    # μ and the predictive distribution
-    conv = tconv.reshape(3, n).all(axis=0)
-    for name, sd in (("mu", csd), ("pred", psd)):
-        mean = np.einsum("nm,nm->m", w, cmean)
-        out[f"{name}_mean"] = mean
-        out[f"{name}_sd"] = np.sqrt(np.einsum("nm,nm->m", w, sd * sd + (cmean - mean) ** 2))
-        q, qconv = _mixture_quantile(w[:, rep], cmean[:, rep], sd[:, rep], np.repeat(ps, n))
-        q = q.reshape(3, n)
-        out[f"{name}_median"], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = q
-        mode, mconv = _mixture_mode(w, cmean, sd, q[0].copy(), out[f"{name}_sd"])
-        out[f"{name}_mode"] = mode
-        conv &= qconv.reshape(3, n).all(axis=0) & mconv
+    # the normal mixtures, solved together: μ, the predictive θ_{k+1} and (one analysis, shrink=True)
+    # the study effects θ_i (Röver 2020, Secs. 2.6-2.8)
+    means, sds, wts = [cmean, cmean], [csd, psd], [w, w]
+    if shrink is not None:
+        th_mean, th_var = _shrinkage_moments(shrink[0], shrink[1], tau[:, 0], g["cmean"][:, 0] + d.c[0], g["cvar"][:, 0])
+        k = th_mean.shape[1]
+        means.append(th_mean)
+        sds.append(np.sqrt(th_var))
+        wts.append(np.repeat(w, k, axis=1))
+    means, sds, wts = np.concatenate(means, axis=1), np.concatenate(sds, axis=1), np.concatenate(wts, axis=1)
+    m_cols = means.shape[1]
+    mix_mean = np.einsum("nm,nm->m", wts, means)
+    mix_sd = np.sqrt(np.einsum("nm,nm->m", wts, sds * sds + (means - mix_mean) ** 2))
+    rep = np.tile(np.arange(m_cols), 3)
+    q, qconv = _mixture_quantile(wts[:, rep], means[:, rep], sds[:, rep], np.repeat(ps, m_cols))
+    q = q.reshape(3, m_cols)
+    mode, mconv = _mixture_mode(wts, means, sds, q[0].copy(), _robust_scale(wts, sds, mix_sd))
+    ok = qconv.reshape(3, m_cols).all(axis=0) & mconv
+    conv = tconv.reshape(3, n).all(axis=0) & ok[:n] & ok[n:2 * n]
+    for j, name in enumerate(("mu", "pred")):
+        sl = slice(j * n, (j + 1) * n)
+        out[f"{name}_mean"], out[f"{name}_sd"], out[f"{name}_mode"] = mix_mean[sl], mix_sd[sl], mode[sl]
+        out[f"{name}_median"], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = q[:, sl]
+    if shrink is not None:
+        sl = slice(2 * n, None)
+        out.update(theta_mean=mix_mean[sl], theta_sd=mix_sd[sl], theta_mode=mode[sl], theta_median=q[0, sl],
+                   theta_ci_low=q[1, sl], theta_ci_high=q[2, sl])
+        conv &= ok[sl].all()
     out["converged"] = g["ok"] & conv
     # moments that do not exist (heavy posterior tails): p(τ | y) ~ τ^(a - kk), kk = k - 1 (flat μ
     # prior) or k (normal); the m-th moment exists iff a - kk + m < -1 (<= -1 for the log-t prior)
@@ -658,42 +733,23 @@ def _summaries(d: _Data, prior: TauPrior, mu_prior: MuNormal | None, level: floa
     return out
 
 
-def _shrinkage(g: dict, cmean, cvar, yi, vi, level: float) -> dict:
-    """Posterior summaries of the study effects θ_i (single analysis: column 0 of the grid)."""
-    w = g["weight"][:, 0]
-    tau = g["tau"][:, 0]
-    k = len(yi)
-    mean_n, var_n = _shrinkage_moments(yi, vi, tau, cmean, cvar)
-    sd_n = np.sqrt(var_n)
-    W = np.repeat(w[:, None], k, axis=1)
-    mean = np.einsum("nk,nk->k", W, mean_n)
-    sd = np.sqrt(np.einsum("nk,nk->k", W, var_n + (mean_n - mean) ** 2))
-    alpha = 1 - level
-    ps = np.repeat(np.array([0.5, alpha / 2, 1 - alpha / 2]), k)
-    rep = np.tile(np.arange(k), 3)
-    q, qconv = _mixture_quantile(W[:, rep], mean_n[:, rep], sd_n[:, rep], ps)
-    q = q.reshape(3, k)
-    mode, mconv = _mixture_mode(W, mean_n, sd_n, q[0].copy(), sd)
-    return dict(theta_mode=mode, theta_median=q[0], theta_mean=mean, theta_sd=sd, theta_ci_low=q[1],
-                theta_ci_high=q[2], converged=bool(qconv.all() and mconv.all()))
-
-
 # --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
 class TauGrid:
-    """The quadrature behind one posterior. ``t`` are nodes uniform in the mapped variable (step
-    ``h``; ``x = x0 + (c_R(e^t - 1) - c_L(e^{-t} - 1))/2``, ``τ = e^x``, or ``upper · expit(x)`` for a
-    bounded prior) with probabilities ``t_weight``: the τ distribution (its CDF is the integral of
-    the sinc interpolant). Every other node gives the mixtures: ``tau`` with probabilities
-    ``weight`` and the conditional posterior mean and sd of μ there (Röver 2020, eq. 12 / eq. 14).
-    ``log_norm`` is ``log ∫ p(y|τ) p(τ) dτ``."""
+    """The quadrature behind one posterior: nodes ``t`` uniform in the mapped variable (step ``h``;
+    ``x = x0 + a t + b (cosh t - 1) + c (sinh t - t)`` with central slope ``a = slope``,
+    ``b = (c_R - c_L)/2``, ``c = (c_R + c_L)/2``; ``τ = e^x``, or ``upper · expit(x)`` for a bounded
+    prior), τ at the nodes (``tau``) with posterior probabilities ``weight`` (the trapezoid rule;
+    the CDF of τ is the integral of the sinc interpolant), and the conditional posterior mean and sd
+    of μ there (Röver 2020, eq. 12 / eq. 14): the normal mixtures. ``log_norm`` is
+    ``log ∫ p(y|τ) p(τ) dτ``."""
 
     t: np.ndarray
     h: float
-    t_weight: np.ndarray
     x0: float
+    slope: float
     c_left: float
     c_right: float
     upper: float
@@ -704,11 +760,11 @@ class TauGrid:
     log_norm: float
 
     def tau_of_t(self, t):
-        x = _t_to_x(np.asarray(t, dtype=float), self.x0, self.c_left, self.c_right)[0]
+        x = _t_to_x(np.asarray(t, dtype=float), self.x0, self.slope, self.c_left, self.c_right)[0]
         return _Map(self.upper).tau(x)
 
     def t_of_tau(self, tau):
-        return _x_to_t(_Map(self.upper).x(np.asarray(tau, dtype=float)), self.x0, self.c_left, self.c_right)
+        return _x_to_t(_Map(self.upper).x(np.asarray(tau, dtype=float)), self.x0, self.slope, self.c_left, self.c_right)
 
 
 _SUMMARY_DOCS = {
@@ -828,7 +884,7 @@ class BayesEstimate:
         if of == "tau":
             g = self.grid
             ts = g.t_of_tau(np.maximum(flat, 0.0))
-            cdf = _sinc_cdf_pdf(ts, g.t[:, None], np.full(len(flat), g.h), np.repeat(g.t_weight[:, None], len(flat), 1))[0]
+            cdf = _sinc_cdf_pdf(ts, g.t[:, None], np.full(len(flat), g.h), np.repeat(g.weight[:, None], len(flat), 1))[0]
             cdf = np.where(flat <= 0, 0.0, np.where(np.isinf(flat), 1.0, np.clip(cdf, 0.0, 1.0)))
         else:
             w, m, s = self._mixture(of, study)
@@ -859,7 +915,7 @@ class BayesEstimate:
         n = len(flat)
         if of == "tau":
             g = self.grid
-            ts = _tau_quantile_t(np.repeat(g.t[:, None], n, 1), np.full(n, g.h), np.repeat(g.t_weight[:, None], n, 1), flat)[0]
+            ts = _tau_quantile_t(np.repeat(g.t[:, None], n, 1), np.full(n, g.h), np.repeat(g.weight[:, None], n, 1), flat)[0]
             out = g.tau_of_t(ts)
         else:
             w, m, s = self._mixture(of, study)
@@ -1117,14 +1173,13 @@ def bayes(yi, vi=None, *, sei=None, tau_prior: TauPrior | str = half_normal(0.5)
     _properness(np.array([len(y)]), tau_prior, mu_prior, "")
     d = _Data(y[:, None], v[:, None], None, mu_prior)
     with np.errstate(over="ignore", under="ignore"):
-        out = _summaries(d, tau_prior, mu_prior, level, N_NODES)
+        out = _summaries(d, tau_prior, mu_prior, level, N_NODES, shrink=(y, v))
         g = out["_grid"]
-        shr = _shrinkage(g, out["_cmean"][:, 0], g["cvar"][:, 0], y, v, level)
-    shr_ok = shr.pop("converged")
-    converged = bool(out["converged"][0] and shr_ok)
+    shr = {name: out[name] for name in ("theta_mode", "theta_median", "theta_mean", "theta_sd", "theta_ci_low",
+                                          "theta_ci_high")}
+    converged = bool(out["converged"][0])
     _warn_unconverged(np.array([converged]))
-    grid = TauGrid(t=frozen_array(g["t"][:, 0]), h=float(g["h"][0]), t_weight=frozen_array(g["tw"][:, 0]),
-                   x0=float(g["x0"][0]), c_left=float(g["cl"][0]),
+    grid = TauGrid(t=frozen_array(g["t"][:, 0]), h=float(g["h"][0]), x0=float(g["x0"][0]), slope=float(g["slope"][0]), c_left=float(g["cl"][0]),
                    c_right=float(g["cr"][0]), upper=float(tau_prior.upper), tau=frozen_array(g["tau"][:, 0]),
                    weight=frozen_array(g["weight"][:, 0]), cond_mean=frozen_array(out["_cmean"][:, 0]),
                    cond_sd=frozen_array(out["_csd"][:, 0]), log_norm=float(g["log_norm"][0]))

@@ -608,6 +608,22 @@ def test_moments_that_do_not_exist_are_infinite():
     assert np.isfinite(r.estimate) and np.isfinite(r.ci_low)  # quantiles exist
 
 
+def test_quantiles_are_right_when_the_posterior_has_no_variance():
+    # k = 1, flat mu prior, DuMouchel prior (tail τ^-2): E[τ] is infinite, and so is the sd of mu;
+    # its quantiles exist: F(q) = ∫ Φ((q - y)/sqrt(σ² + τ²)) s0/(s0 + τ)² dτ with s0 = σ
+    y, v = 0.25, 0.04
+    r = bayes([y], [v], tau_prior=P.dumouchel())
+    assert r.se == np.inf and r.converged
+    s0 = math.sqrt(v)
+
+    def cdf(q):
+        return integrate.quad(lambda t: special.ndtr((q - y) / math.sqrt(v + t * t)) * s0 / (s0 + t) ** 2, 0, np.inf,
+                              limit=500, epsabs=0, epsrel=1e-12)[0]
+
+    for p, got in ((0.025, r.ci_low), (0.5, r.estimate), (0.975, r.ci_high)):
+        assert abs(cdf(got) - p) <= TOL_QUADRATURE
+
+
 def test_mirroring_the_data_mirrors_the_effect_and_keeps_tau(ma01, crins_es):
     m = bayes(-crins_es.yi, crins_es.vi, tau_prior=P.half_normal(0.5), mu_prior=P.normal(0, 4))
     for name in ("tau_median", "tau_mean", "tau_sd", "tau_mode", "mu_sd", "pred_sd"):
@@ -781,8 +797,8 @@ def test_result_satisfies_the_summary_estimate_protocol(ma01):
     assert ma01.method == "bayes" and ma01.k == 6 and ma01.level == 0.95
     assert math.isnan(ma01.pval)
     assert ma01.estimate == ma01.mu_median and ma01.se == ma01.mu_sd
-    assert_allclose((ma01.ci_low, ma01.ci_high), ma01.interval("mu"), rtol=1e-14)
-    assert_allclose((ma01.pi_low, ma01.pi_high), ma01.interval("pred"), rtol=1e-14)
+    assert_allclose((ma01.ci_low, ma01.ci_high), ma01.interval("mu"), rtol=0, atol=1e-12 * ma01.mu_sd)
+    assert_allclose((ma01.pi_low, ma01.pi_high), ma01.interval("pred"), rtol=0, atol=1e-12 * ma01.pred_sd)
     assert abs(ma01.tau2 - ma01.tau_median**2) == 0.0
     assert abs(ma01.quantile(0.5, "tau") ** 2 - ma01.tau2) <= 1e-12  # = posterior median of τ²
     wv = 1 / ma01.vi
