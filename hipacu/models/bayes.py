@@ -945,15 +945,10 @@ class BayesEstimate:
         def gap(a):  # density at the right end minus density at the left end
             return self.pdf(q(a + lev), of, study=study) - self.pdf(q(a), of, study=study)
 
-        eps = 1e-12
-        if of == "tau":
-            if self.pdf(q(lev), "tau") <= self.pdf(0.0, "tau"):
-                return 0.0, float(q(lev))
-            a_hi = 1 - lev - eps
-            a = optimize.brentq(lambda a: -gap(a), eps, a_hi, xtol=1e-15, rtol=4 * np.finfo(float).eps) \
-                if gap(eps) < 0 < gap(a_hi) or gap(eps) > 0 > gap(a_hi) else eps
-        else:
-            a = optimize.brentq(gap, eps, 1 - lev - eps, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+        eps = 1e-12  # the search over the left tail probability a stays inside (0, 1 - level)
+        if of == "tau" and self.pdf(q(lev), "tau") <= self.pdf(0.0, "tau"):
+            return 0.0, float(q(lev))  # the density falls from τ = 0: the interval starts there
+        a = optimize.brentq(gap, eps, 1 - lev - eps, xtol=1e-15, rtol=4 * np.finfo(float).eps)
         return float(q(a)), float(q(a + lev))
 
     def conditional_moments(self, tau, of: str = "mu", *, study=None):
