@@ -58,6 +58,10 @@ _LAZY = {
     "RankTestResult": "hipacu.diagnostics.bias",
     "TrimFillResult": "hipacu.diagnostics.bias",
     "FunnelContours": "hipacu.diagnostics.bias",
+    "bayes": "hipacu.models.bayes",
+    "bayes_batch": "hipacu.models.bayes",
+    "BayesEstimate": "hipacu.models.bayes",
+    "BayesBatch": "hipacu.models.bayes",
 }
 
 __all__ = [
@@ -70,6 +74,7 @@ __all__ = [
     "ConvergenceWarning",
     "ConvergenceError",
     "FewStudiesWarning",
+    "priors",
     *_LAZY,
 ]
 
@@ -79,8 +84,9 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions"):
+    if name in ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions", "priors"):
         return importlib.import_module(f"hipacu.{name}")
+
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
 
 
