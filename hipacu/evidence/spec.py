@@ -62,7 +62,7 @@ class AnalysisSpec:
     claims: tuple[str, ...] = _key(list, default=(), doc="claim ids in claims.csv that this analysis tests")
     combine: tuple[tuple[str, ...], ...] = _key(list, default=(), doc="groups of rows of one multi-arm trial whose comparator arms are combined (Handbook 23.3.4), e.g. [[\"a\", \"b\"]]")
     outcomes: tuple[str, ...] = _key(list, allowed="vocabulary:outcomes", default=(), doc="outcome kinds the question is about (rows of other kinds count as indirect)")
-    model: str = _key(str, allowed=MODELS, default="rma", doc="model family")
+    model: str | None = _key(str, allowed=MODELS, default=None, doc="model family: rma (inverse variance), glmm, bayes; unset: the model rule chooses (glmm for rates, else rma)")
     method: str = _key(str, allowed="methods", default="REML", doc="metafor tau² code or `FE` (rma) ")
     knha: bool | None = _key(bool, default=None, doc="true: Hartung-Knapp interval (same as test = \"knha\"); unset: the few-studies rule chooses")
     test: str | None = _key(str, allowed=TESTS, default=None, doc="interval: z, t, knha or adhoc; unset: the few-studies rule chooses")
@@ -232,6 +232,14 @@ def read_analyses(path: Path, problems: list, topic=None) -> tuple[list[Analysis
                         bad(f"{aid}.combine", f"{rid!r} is in two combine groups")
                         ok = False
                     used.add(rid)
+        if isinstance(a.get("prior"), str):
+            from hipacu.models.priors import parse_tau_prior
+
+            try:
+                parse_tau_prior(a["prior"])
+            except ValueError as exc:
+                bad(f"{aid}.prior", str(exc))
+                ok = False
         if "test" in a and "knha" in a and a.get("knha") and a.get("test") != "knha":
             bad(f"{aid}.knha", f"knha = true conflicts with test = {a.get('test')!r}; give one of them")
             ok = False

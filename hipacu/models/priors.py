@@ -35,6 +35,7 @@ from scipy import special
 __all__ = [
     "TauPrior",
     "MuNormal",
+    "parse_tau_prior",
     "HalfNormal",
     "HalfCauchy",
     "HalfT",
@@ -632,6 +633,33 @@ def tau_prior_from_name(name: str) -> TauPrior:
         raise ValueError(f"tau_prior={name!r} is not a known prior name; choose one of "
                          f"{', '.join(map(repr, TAU_PRIOR_NAMES))} or pass a prior object such as half_normal(0.5)")
     return TAU_PRIOR_NAMES[key]()
+
+
+#: Priors on tau that an ``analyses.toml`` ``prior`` string may name, with their numeric arguments.
+TAU_PRIOR_FACTORIES = {"half_normal": half_normal, "half_cauchy": half_cauchy, "half_t": half_t,
+                       "exponential": exponential, "log_normal": log_normal, "uniform": uniform,
+                       "jeffreys": jeffreys, "dumouchel": dumouchel, "shrinkage": shrinkage}
+
+
+def parse_tau_prior(text: str) -> TauPrior:
+    """A prior written as text, e.g. ``"half_normal(0.5)"``, ``"half_t(0.5, 3)"``, ``"jeffreys()"``
+    (the form ``analyses.toml`` uses); ``ValueError`` naming what is allowed otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*([a-z_0-9]+)\s*\(\s*([^()]*)\)\s*", text) if isinstance(text, str) else None
+    if m is None or m.group(1) not in TAU_PRIOR_FACTORIES:
+        raise ValueError(f"prior={text!r} is not allowed; write one of "
+                         f"{', '.join(f'{n}(...)' for n in TAU_PRIOR_FACTORIES)} with numeric arguments, "
+                         "e.g. 'half_normal(0.5)'")
+    args = [a.strip() for a in m.group(2).split(",") if a.strip()]
+    try:
+        values = [float(a) for a in args]
+    except ValueError as exc:
+        raise ValueError(f"prior={text!r}: the arguments must be numbers") from exc
+    try:
+        return TAU_PRIOR_FACTORIES[m.group(1)](*values)
+    except TypeError as exc:
+        raise ValueError(f"prior={text!r}: {m.group(1)} takes other arguments ({exc})") from exc
 
 
 # --------------------------------------------------------------------------- Turner et al. (2015), Table IV

@@ -22,7 +22,7 @@ from hipacu.models.protocol import SummaryEstimate
 from hipacu.review.study_table import StudyTable, build_study_table
 
 __all__ = ["AnalysisResult", "run_analysis", "run_all", "RATIO_MEASURES", "MIN_K_SMALL_STUDY_TESTS", "MODELS",
-           "SmallStudyTests", "small_study_tests", "interval_rule", "ELIGIBLE_STATUSES"]
+           "SmallStudyTests", "small_study_tests", "interval_rule", "model_rule", "study_weights", "ELIGIBLE_STATUSES"]
 
 #: Measures pooled on the log scale and shown exponentiated.
 RATIO_MEASURES = ("RR", "OR", "ROM", "IRLN")
@@ -65,15 +65,72 @@ def interval_rule(k: int, spec: AnalysisSpec) -> tuple[str, str]:
     return "adhoc", "k >= 3: Hartung-Knapp-Sidik-Jonkman interval, ad hoc variant (never narrower than Wald)"
 
 
+def model_rule(spec: AnalysisSpec) -> tuple[str, str]:
+    """``(model, reason)``: the model family an analysis uses.
+
+    A model named in ``analyses.toml`` is used as given. Otherwise a rate (frequency question,
+    ``PLO`` or ``IRLN``) is fitted by the binomial- or Poisson-normal GLMM (metafor ``rma.glmm``),
+    which needs no continuity correction for zero events (Stijnen, Hamza & Özdemir 2010; Cochrane
+    Handbook 10.4.4.1 on rare events); everything else by inverse-variance pooling (``rma``).
+    """
+    if spec.model is not None:
+        return spec.model, f"model as specified in analyses.toml ({spec.model})"
+    if spec.question == "frequency" and spec.measure in ("PLO", "IRLN"):
+        return "glmm", "a rate: GLMM on the counts (no continuity correction for zero events)"
+    return "rma", "inverse-variance pooling"
+
+
 def _fit_rma(table: StudyTable, spec: AnalysisSpec, test: str) -> SummaryEstimate:
     inc = table.included
     return pool(inc["yi"].to_numpy(float), inc["vi"].to_numpy(float), method=spec.method, test=test)
 
 
+#: The prior on τ of a Bayesian analysis that names none (Röver 2020, Sec. 2.2: half-normal with
+#: scale 0.5 for log odds or risk ratios; Friede et al. 2017).
+DEFAULT_PRIOR = "half_normal(0.5)"
+
+
+def _fit_bayes(table: StudyTable, spec: AnalysisSpec, test: str) -> SummaryEstimate:
+    from hipacu.models.bayes import bayes
+    from hipacu.models.priors import parse_tau_prior
+
+    inc = table.included
+    return bayes(inc["yi"].to_numpy(float), inc["vi"].to_numpy(float), tau_prior=parse_tau_prior(spec.prior or DEFAULT_PRIOR))
+
+
+def _fit_glmm(table: StudyTable, spec: AnalysisSpec, test: str) -> SummaryEstimate:
+    from hipacu.models.glmm import glmm
+
+    inc = table.included
+    if spec.measure == "PLO":
+        return glmm(measure="PLO", events=inc["events"].to_numpy(float), total=inc["n"].to_numpy(float))
+    if spec.measure == "IRLN":
+        return glmm(measure="IRLN", events=inc["events"].to_numpy(float), exposure=inc["n"].to_numpy(float))
+    if spec.measure == "OR":
+        return glmm(measure="OR", events1=inc["events1"].to_numpy(float), total1=inc["n1"].to_numpy(float),
+                    events2=inc["events2"].to_numpy(float), total2=inc["n2"].to_numpy(float), model="UM.FS")
+    raise ValueError(f"analysis {spec.id!r}: model = 'glmm' fits PLO, IRLN or OR counts; measure {spec.measure!r} "
+                     "is not one of them")
+
+
 #: Model family (``analyses.toml`` ``model``) -> fitting function ``f(study_table, spec, test) -> SummaryEstimate``.
 MODELS: dict[str, Callable[[StudyTable, AnalysisSpec, str], SummaryEstimate]] = {
     "rma": _fit_rma,
+    "bayes": _fit_bayes,
+    "glmm": _fit_glmm,
 }
+
+
+def study_weights(pooled: SummaryEstimate, vi: np.ndarray) -> np.ndarray:
+    """Study weights in percent: the model's own inverse-variance weights where it has them; for models
+    without such weights (GLMM, Bayesian), those of the normal model at the model's τ², ``1/(v + τ²)``,
+    which is what the grading's weight shares need."""
+    w = getattr(pooled, "weights", None)
+    if w is not None:
+        return np.asarray(w, float)
+    tau2 = float(pooled.tau2) if np.isfinite(pooled.tau2) else 0.0
+    inv = 1.0 / (np.asarray(vi, float) + tau2)
+    return 100 * inv / inv.sum()
 
 
 # --------------------------------------------------------------------------- small-study tests
@@ -140,6 +197,8 @@ class AnalysisResult:
         Egger's test and trim-and-fill, or why they were not run.
     test, test_reason : str
         The interval used (``"z"``, ``"t"``, ``"knha"``, ``"adhoc"``) and why (:func:`interval_rule`).
+    model, model_reason : str
+        The model family used (``"rma"``, ``"glmm"``, ``"bayes"``) and why (:func:`model_rule`).
     without_implausible : SummaryEstimate or None
         The same model without studies whose numbers are flagged implausible (None when none is
         flagged or none would remain).
@@ -157,6 +216,8 @@ class AnalysisResult:
     test: str = "z"
     test_reason: str = ""
     without_implausible: SummaryEstimate | None = None
+    model: str = "rma"
+    model_reason: str = ""
 
     @property
     def implausible_labels(self) -> list[str]:
@@ -305,10 +366,11 @@ def run_analysis(evidence: Evidence, analysis_id: str) -> AnalysisResult:
     inc = table.included
     k = len(inc)
     test, why = interval_rule(k, spec)
-    fit = MODELS[spec.model]
+    model, model_why = model_rule(spec)
+    fit = MODELS[model]
     pooled = fit(table, spec, test) if k else None
     inc = inc.copy()
-    inc["weight"] = np.asarray(pooled.weights, float) if pooled is not None else pd.Series(dtype=float)
+    inc["weight"] = study_weights(pooled, inc["vi"].to_numpy(float)) if pooled is not None else pd.Series(dtype=float)
     participants = int(np.nansum(inc["n"].to_numpy(float))) if k else 0
     flagged = inc["implausible"].to_numpy(bool) if k else np.zeros(0, bool)
     without = None
@@ -320,7 +382,8 @@ def run_analysis(evidence: Evidence, analysis_id: str) -> AnalysisResult:
     reviews = evidence.reviews[evidence.reviews["analysis_id"] == spec.id].reset_index(drop=True)
     return AnalysisResult(spec=spec, included=inc, excluded=table.excluded, pooled=pooled, participants=participants,
                           lower_is_better=table.lower_is_better, eligible=_eligible(evidence, spec, table),
-                          reviews=reviews, small_study=sst, test=test, test_reason=why, without_implausible=without)
+                          reviews=reviews, small_study=sst, test=test, test_reason=why, without_implausible=without,
+                          model=model, model_reason=model_why)
 
 
 def run_all(evidence: Evidence) -> dict[str, AnalysisResult]:

@@ -56,7 +56,7 @@ References (the bibliography of the rule table):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -341,6 +341,24 @@ def _labels(inc: pd.DataFrame, mask) -> str:
     return ", ".join(inc.loc[np.asarray(mask, bool), "label"].astype(str))
 
 
+def _heterogeneity(r: AnalysisResult) -> tuple[float, float]:
+    """I² (percent) and the Q-test p-value. Heterogeneity is a property of the data: the model's own I²
+    where it defines one, otherwise I² from Cochran's Q (Higgins & Thompson 2002) on the normal
+    approximation, so a GLMM or Bayesian fit is judged for inconsistency like any other."""
+    from hipacu.models._stats import i2_h2_from_q
+    from hipacu.models.pooling import pool
+
+    p = r.pooled
+    k = len(r.included)
+    qp = getattr(p, "q_pval", None)
+    i2 = p.i2 if np.isfinite(p.i2) else None
+    if (qp is None or i2 is None) and k >= 2:
+        fe = pool(r.included["yi"].to_numpy(float), r.included["vi"].to_numpy(float), method="FE")
+        qp = fe.q_pval if qp is None else qp
+        i2 = i2_h2_from_q(fe.q, k - 1)[0] if i2 is None else i2
+    return (float(i2) if i2 is not None else 0.0), (float(qp) if qp is not None else 1.0)
+
+
 def context(r: AnalysisResult, *, ci: tuple[float, float] | None = None) -> Context:
     """The numbers the rules read; ``ci`` replaces the pooled interval (method-sensitivity panel)."""
     spec, inc, p = r.spec, r.included, r.pooled
@@ -389,6 +407,7 @@ def context(r: AnalysisResult, *, ci: tuple[float, float] | None = None) -> Cont
         if spec.threshold is not None:
             crosses_rate = r.display(lo) < spec.threshold < r.display(hi)
     ois, ois_how = _ois(r)
+    i2, qp = _heterogeneity(r)
     egger = r.small_study.egger
     level = getattr(p, "level", 0.95)
     if spec.question == "frequency":
@@ -407,7 +426,7 @@ def context(r: AnalysisResult, *, ci: tuple[float, float] | None = None) -> Cont
         weight_concerns_rob=_share(inc, rob.isin(["high", "some_concerns"])),
         weight_rob_not_assessed=_share(inc, rob == "not_assessed"),
         weight_very_serious_rob=_share(inc, vs), very_serious_labels=_labels(inc, vs),
-        i2=float(p.i2) if np.isfinite(p.i2) else 0.0, q_pval=float(getattr(p, "q_pval", 1.0)),
+        i2=i2, q_pval=qp,
         estimate_categories=est_cats, pi_categories=pi_cats,
         weight_indirect_population=_share(inc, ~inc["condition"].isin(spec.conditions)) if spec.conditions else 0.0,
         weight_indirect_intervention=_share(inc, ~inc["intervention"].isin(spec.interventions)) if spec.interventions else 0.0,
@@ -716,43 +735,64 @@ def start_level(r: AnalysisResult) -> tuple[int, str]:
     return 2, f"{_pct(1 - share)} of the weight from observational studies"
 
 
-#: The method-sensitivity panel: (label, method, test). Every analysis is re-run under each.
+#: The method-sensitivity panel: (label, method, test) of inverse-variance fits every analysis is re-run
+#: under; :func:`method_sensitivity` adds the Bayesian model (log risk/odds ratios, or any analysis that
+#: names a prior) and the GLMM (rates), so each analysis is seen under the models its question allows.
 METHOD_PANEL = (("common effect", "FE", "z"), ("REML, Wald", "REML", "z"), ("REML, Hartung-Knapp", "REML", "knha"),
                 ("REML, Hartung-Knapp ad hoc", "REML", "adhoc"))
 
 
-def method_sensitivity(r: AnalysisResult) -> pd.DataFrame:
-    """The analysis under every model/interval of :data:`METHOD_PANEL`: estimate and CI (reporting scale),
-    the imprecision rating that CI gets, the effect category, and whether either differs from the
-    analysis as run (``differs``). Empty for single studies and frequency questions without a
-    comparison to re-run."""
-    from hipacu.exceptions import FewStudiesWarning
+def _panel_fits(r: AnalysisResult):
+    """``(label, fit)`` pairs: each ``fit()`` returns a SummaryEstimate of the same studies."""
     from hipacu.models.pooling import pool
-
-    cols = ["label", "method", "test", "estimate", "ci_low", "ci_high", "imprecision", "category", "primary", "differs"]
-    if r.pooled is None or r.k < 2:
-        return pd.DataFrame(columns=cols)
-    import warnings
+    from hipacu.review.analysis import DEFAULT_PRIOR, MODELS
+    from hipacu.review.study_table import StudyTable
 
     y, v = r.included["yi"].to_numpy(float), r.included["vi"].to_numpy(float)
+    fits = [(label, lambda m=method, t=test: pool(y, v, method=m, test=t)) for label, method, test in METHOD_PANEL]
+    if r.spec.measure in ("RR", "OR") or r.spec.prior is not None:
+        prior = r.spec.prior or DEFAULT_PRIOR
+        fits.append((f"Bayesian, {prior} prior on tau", lambda: MODELS["bayes"](
+            StudyTable(r.included, r.excluded, r.lower_is_better), replace(r.spec, prior=prior), "z")))
+    if r.spec.question == "frequency" and r.spec.measure in ("PLO", "IRLN") and r.included["events"].notna().all():
+        fits.append(("GLMM (counts)", lambda: MODELS["glmm"](StudyTable(r.included, r.excluded, r.lower_is_better),
+                                                               r.spec, "z")))
+    return fits
+
+
+def method_sensitivity(r: AnalysisResult) -> pd.DataFrame:
+    """The analysis under every model and interval of the panel (:data:`METHOD_PANEL`, the Bayesian model,
+    the GLMM where they apply): estimate and CI (reporting scale), the imprecision rating that CI gets,
+    the effect category, and whether either differs from the analysis as run (``differs``). Empty for a
+    single study."""
+    import warnings
+
+    from hipacu.exceptions import ConvergenceWarning, FewStudiesWarning
+
+    cols = ["label", "estimate", "ci_low", "ci_high", "imprecision", "category", "primary", "differs"]
+    if r.pooled is None or r.k < 2:
+        return pd.DataFrame(columns=cols)
     base_imp = _judge("imprecision", context(r)).rating
     base_cat = effect_category(r)
-    rows = [{"label": f"as run ({r.spec.method}, {r.test})", "method": r.spec.method, "test": r.test,
+    rows = [{"label": f"as run ({r.model}, {r.spec.method if r.model == 'rma' else ''}{', ' + r.test if r.model == 'rma' else ''})"
+             .replace("(rma, ", "(").replace(", )", ")"),
              "estimate": r.display(r.pooled.estimate), "ci_low": r.display(r.pooled.ci_low),
              "ci_high": r.display(r.pooled.ci_high), "imprecision": base_imp, "category": base_cat, "primary": True,
              "differs": False}]
-    for label, method, test in METHOD_PANEL:
+    for label, fit in _panel_fits(r):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewStudiesWarning)
-            p = pool(y, v, method=method, test=test)
+            warnings.simplefilter("ignore", ConvergenceWarning)  # shown by the row itself
+            p = fit()
         imp = _judge("imprecision", context(r, ci=(p.ci_low, p.ci_high))).rating
         if r.spec.question == "frequency":
             cat = base_cat if r.spec.threshold is None else ("below" if r.display(p.estimate) < r.spec.threshold else "above")
         else:
             cat = _category_of(p.estimate, _thresholds(r), r.lower_is_better)
-        rows.append({"label": label, "method": method, "test": test, "estimate": r.display(p.estimate),
-                     "ci_low": r.display(p.ci_low), "ci_high": r.display(p.ci_high), "imprecision": imp, "category": cat,
-                     "primary": False, "differs": imp != base_imp or cat != base_cat})
+        rows.append({"label": label + ("" if getattr(p, "converged", True) else " (did not converge)"),
+                     "estimate": r.display(p.estimate), "ci_low": r.display(p.ci_low), "ci_high": r.display(p.ci_high),
+                     "imprecision": imp, "category": cat, "primary": False,
+                     "differs": imp != base_imp or cat != base_cat})
     return pd.DataFrame(rows, columns=cols)
 
 

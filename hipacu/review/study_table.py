@@ -39,7 +39,7 @@ _STUDY_COLUMNS = ("label", "design", "condition", "intervention", "rob_overall",
                   "rob_ascertainment", "rob_followup", "co_intervention", "co_intervention_arms", "implausible",
                   "implausible_reason", "source_url")
 INCLUDED_COLUMNS = ("row_id", "study_id", "yi", "vi", "n", "n_source", "how", "comparison", "outcome",
-                    "events2", "n2", "sd_pooled", "derivation") + _STUDY_COLUMNS
+                    "events", "events1", "n1", "events2", "n2", "sd_pooled", "derivation") + _STUDY_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -238,6 +238,8 @@ def build_study_table(evidence: Evidence, spec: AnalysisSpec) -> StudyTable:
         inc.append({
             "row_id": row_id, "study_id": sid, "yi": yi, "vi": vi, "n": n, "n_source": n_source, "how": how,
             "comparison": r["comparison"] if is_outcome else None, "outcome": r["outcome"] if is_outcome else None,
+            "events": None if is_outcome else _num(r, "events"),
+            "events1": _num(r, "events1") if is_outcome else None, "n1": _num(r, "n1") if is_outcome else None,
             "events2": _num(r, "events2") if is_outcome else None, "n2": _num(r, "n2") if is_outcome else None,
             "sd_pooled": _pooled_sd(_num(r, "n1"), _num(r, "sd1"), _num(r, "n2"), _num(r, "sd2"))
             if is_outcome and r["form"] == "arm" else None,
