@@ -104,8 +104,9 @@ METHODS = ("ML", "EE", "FE")
 NAGQ = 7
 #: Nodes for the exact conditional model (OR, CM.EL), which metafor integrates with ``integrate()``.
 NAGQ_CONDITIONAL = 31
-#: The Newton iteration stops when every step is below ``XTOL * (1 + |parameter|)``.
-XTOL = 1e-9
+#: The Newton iteration stops when every step is below ``XTOL * (1 + |parameter|)`` (the error left
+#: after that step is smaller still: the convergence is quadratic or, with BFGS updates, superlinear).
+XTOL = 1e-8
 #: Iteration cap of the Newton iteration.
 MAXITER = 100
 #: The conditional mode is solved to ``|Δu| <= UTOL * (1 + |u|)``.
@@ -152,9 +153,14 @@ class _Binomial:
 
     def __init__(self, y, n):
         self.y, self.n = y, n
+        self._nodes = (y[:, :, None], n[:, :, None])  # shaped for (k, m, nodes)
+
+    def _yn(self, ndim):
+        return (self.y, self.n) if ndim == 2 else self._nodes if ndim == 3 else \
+            (_expand(self.y, ndim), _expand(self.n, ndim))
 
     def terms(self, eta, order):
-        y, n = _expand(self.y, eta.ndim), _expand(self.n, eta.ndim)
+        y, n = self._yn(eta.ndim)
         ll = y * eta - n * np.logaddexp(0.0, eta)
         if order == 0:
             return (ll,)
@@ -170,9 +176,12 @@ class _Binomial:
 
     def score(self, eta):
         """``(ℓ', -ℓ'')`` only: what the mode search needs."""
-        n = _expand(self.n, eta.ndim)
+        y, n = self._yn(eta.ndim)
         p = special.expit(eta)
-        return _expand(self.y, eta.ndim) - n * p, n * p * (1.0 - p)
+        return y - n * p, n * p * (1.0 - p)
+
+    def tile(self, b):
+        return _Binomial(np.tile(self.y, (b, 1)), np.tile(self.n, (b, 1)))
 
     def constant(self):
         """``log C(n, y)`` per observation."""
@@ -210,6 +219,9 @@ class _Poisson:
     def score(self, eta):
         mu = np.exp(eta)
         return _expand(self.y, eta.ndim) - mu, mu
+
+    def tile(self, b):
+        return _Poisson(np.tile(self.y, (b, 1)))
 
     def constant(self):
         return -special.gammaln(self.y + 1)
@@ -267,6 +279,13 @@ class _NoncentralHypergeometric:
 
     def score(self, eta):
         return self.terms(eta, 2)[1:]
+
+    def tile(self, b):
+        new = object.__new__(_NoncentralHypergeometric)
+        new.y, new.lo, new.hi = np.tile(self.y, (b, 1)), np.tile(self.lo, b), np.tile(self.hi, b)
+        new._x, new._logc = np.tile(self._x, (b, 1, 1)), np.tile(self._logc, (b, 1, 1))
+        new._logc_a = np.tile(self._logc_a, (b, 1))
+        return new
 
     def constant(self):
         return np.zeros_like(self.y, dtype=float)
@@ -328,7 +347,11 @@ class _Problem:
         self.ng = self.nt + self.p  # global parameters
         self.nagq = nagq
         self.zq, self.logw = _gauss_hermite(nagq)
+        if z is not None:
+            self._z2, self._z3 = z * z, z**3
         self._u = np.zeros(self.k)
+        self._pred = None  # (x, û, dû/dx) of the last gradient evaluation, to start the next mode search
+        self._tiled = {}
 
     # ------------------------------------------------------------------ parameters
     def split(self, x):
@@ -347,11 +370,12 @@ class _Problem:
         bound = np.abs(theta) * (np.abs(z) * self.fam.bound(eta0)).sum(axis=1) + 1.0
         lo, hi = -bound, bound
         u = np.clip(self._u, lo, hi)
-        tz, tz2 = theta * z, (theta * z) ** 2
+        tz = (theta[:, None] if np.ndim(theta) else theta) * z
+        tz2 = tz * tz
         for _ in range(200):
             r, w = self.fam.score(eta0 + tz * u[:, None])
-            g = (r * tz).sum(axis=1) - u
-            step = g / (1.0 + (w * tz2).sum(axis=1))
+            g = np.einsum("km,km->k", r, tz) - u
+            step = g / (1.0 + np.einsum("km,km->k", w, tz2))
             if np.all(np.abs(step) <= UTOL * (1.0 + np.abs(u))):
                 u = u + step
                 break
@@ -374,48 +398,88 @@ class _Problem:
             if self.nuisance:
                 G = np.column_stack([G, r.sum(axis=1)])
             return ll.sum(axis=1), G
-        z = self.z
+        if self._pred is not None:  # first-order prediction of the mode from the last gradient evaluation
+            self._u = self._predict(x)
+        F, G, du = self._integrate(theta, eta0, grad)
+        if grad:
+            self._pred = (x.copy(), self._u, du)
+        return F, G
+
+    def _predict(self, x):
+        x_last, u_last, du_last = self._pred
+        dx = x - x_last
+        u = u_last + du_last[:, : self.ng] @ dx[: self.ng]
+        if self.nuisance:
+            u = u + du_last[:, -1] * dx[self.ng:]
+        return u
+
+    def evaluate_batch(self, xs):
+        """Per-study gradients at each row of ``xs`` (B, P), as (B, k, nP): one evaluation of a problem
+        with the studies repeated B times (the studies are independent, so nothing else changes)."""
+        b, k = len(xs), self.k
+        tiled = self._tiled.get(b)
+        if tiled is None:
+            tiled = _Problem(self.fam.tile(b), np.tile(self.X, (b, 1, 1)), np.tile(self.off, (b, 1)),
+                             np.tile(self.z, (b, 1)), self.nuisance, self.nagq)
+            self._tiled = {b: tiled}
+        eta0 = np.einsum("kmp,bp->bkm", self.X, xs[:, self.nt:self.ng]) + self.off
+        if self.nuisance:
+            eta0 = eta0 + xs[:, self.ng:, None]
+        tiled._u = np.concatenate([self._predict(row) for row in xs]) if self._pred is not None else \
+            np.tile(self._u, b)
+        _, G, _ = tiled._integrate(np.repeat(xs[:, 0], k), eta0.reshape(b * k, self.m), True)
+        return G.reshape(b, k, -1)
+
+    def _integrate(self, theta, eta0, grad):
+        """AGQ of every study at random-effect SD ``theta`` (a scalar, or one per study) and fixed
+        linear predictor ``eta0``: ``(F, G, dû/dp)``."""
+        z, z2, z3 = self.z, self._z2, self._z3
         u = self.modes(theta, eta0)
-        _, r0, w0, t0 = self.fam.terms(eta0 + theta * z * u[:, None], 3)
-        wz2 = (w0 * z * z).sum(axis=1)
+        tc = theta[:, None] if np.ndim(theta) else theta
+        tz = tc * z
+        _, r0, w0, t0 = self.fam.terms(eta0 + tz * u[:, None], 3)
+        wz2 = np.einsum("km,km->k", w0, z2)
         c = 1.0 + theta**2 * wz2
         s = 1.0 / np.sqrt(c)
-        uq = u[:, None] + s[:, None] * self.zq[None, :]  # (k, K)
-        eta = eta0[:, :, None] + (theta * z)[:, :, None] * uq[:, None, :]  # (k, m, K)
+        uq = u[:, None] + s[:, None] * self.zq  # (k, K) nodes
+        eta = eta0[:, :, None] + tz[:, :, None] * uq[:, None, :]  # (k, m, K)
         out = self.fam.terms(eta, 1 if grad else 0)
-        lt = out[0].sum(axis=1) - 0.5 * uq**2 + self.logw[None, :]
+        lt = out[0].sum(axis=1) - 0.5 * uq**2 + self.logw
         top = lt.max(axis=1)
-        lse = top + np.log(np.exp(lt - top[:, None]).sum(axis=1))
-        F = np.log(s) + lse
+        e = np.exp(lt - top[:, None])
+        esum = e.sum(axis=1)
+        F = np.log(s) + top + np.log(esum)
         if not grad:
-            return F, None
-        rq = out[1]
-        pi = np.exp(lt - lse[:, None])  # (k, K) normalised node weights
-        rzq = (rq * z[:, :, None]).sum(axis=1)  # (k, K)
-        hu_q = theta * rzq - uq
-        # derivatives of h at the nodes with respect to each parameter: θ, β_l, α_i
-        parts_q = [rzq * uq]
-        parts_q += [np.einsum("kmq,kmp->kqp", rq, self.X)]
-        # mixed derivatives at the mode
-        h_uuu = -(theta**3) * (t0 * z**3).sum(axis=1)
-        h_up = [(r0 * z).sum(axis=1) - theta * wz2 * u]
-        h_uup = [-(theta**2) * (t0 * z**3).sum(axis=1) * u - 2 * theta * wz2]
-        h_up.append(-theta * np.einsum("km,kmp->kp", w0 * z, self.X))
-        h_uup.append(-(theta**2) * np.einsum("km,kmp->kp", t0 * z * z, self.X))
+            return F, None, None
+        # dF/dp = dlog s/dp + Σ_q π_q [h_p(u_q) + h_u(u_q) (dû/dp + z_q ds/dp)], π = normalised node weights
+        pi = e / esum[:, None]
+        rbar = np.einsum("kmq,kq->km", out[1], pi)  # Σ_q π_q ℓ'_j(u_q)
+        rzq = np.einsum("kmq,km->kq", out[1], z)
+        hu_q = tc * rzq - uq
+        a1 = np.einsum("kq,kq->k", pi, hu_q)
+        a2 = np.einsum("kq,kq->k", pi, hu_q * self.zq)
+        nP = self.ng + (1 if self.nuisance else 0)
+        ph = np.empty((self.k, nP))  # Σ_q π_q h_p(u_q)
+        hup = np.empty((self.k, nP))  # ∂²h/∂u∂p at the mode
+        huup = np.empty((self.k, nP))  # ∂³h/∂u²∂p at the mode
+        t0z3 = np.einsum("km,km->k", t0, z3)
+        ph[:, 0] = np.einsum("kq,kq->k", pi, rzq * uq)
+        hup[:, 0] = np.einsum("km,km->k", r0, z) - theta * wz2 * u
+        huup[:, 0] = -(theta**2) * t0z3 * u - 2 * theta * wz2
+        sl = slice(1, 1 + self.p)
+        ph[:, sl] = np.einsum("km,kmp->kp", rbar, self.X)
+        hup[:, sl] = -tc * np.einsum("km,kmp->kp", w0 * z, self.X)
+        huup[:, sl] = -(tc**2) * np.einsum("km,kmp->kp", t0 * z2, self.X)
         if self.nuisance:
-            parts_q.append(rq.sum(axis=1))
-            h_up.append(-theta * (w0 * z).sum(axis=1))
-            h_uup.append(-(theta**2) * (t0 * z * z).sum(axis=1))
-        hP_q = np.concatenate([a if a.ndim == 3 else a[:, :, None] for a in parts_q], axis=2)  # (k, K, nP)
-        h_uP = np.column_stack([a if a.ndim == 2 else a[:, None] for a in h_up])
-        h_uuP = np.column_stack([a if a.ndim == 2 else a[:, None] for a in h_uup])
-        du = h_uP / c[:, None]
-        dc = -(h_uuP + h_uuu[:, None] * du)
+            ph[:, -1] = rbar.sum(axis=1)
+            hup[:, -1] = -theta * np.einsum("km,km->k", w0, z)
+            huup[:, -1] = -(theta**2) * np.einsum("km,km->k", t0, z2)
+        du = hup / c[:, None]
+        dc = -(huup - (theta**3 * t0z3)[:, None] * du)
         dlogs = -dc / (2 * c[:, None])
-        ds = s[:, None] * dlogs
-        term = hP_q + hu_q[:, :, None] * (du[:, None, :] + self.zq[None, :, None] * ds[:, None, :])
-        G = dlogs + np.einsum("kq,kqp->kp", pi, term)
-        return F, G
+        G = dlogs + ph + du * a1[:, None] + (s[:, None] * dlogs) * a2[:, None]
+        return F, G, du
+
 
     def exact_hessian(self, x):
         """Analytic Hessian blocks of ``Σ F`` for a common-effect problem (no integral)."""
@@ -541,36 +605,47 @@ def _hessian(prob, x, G0=None):
     """Hessian blocks ``(A, B, D)`` of ``Σ F``: A over the global parameters, B their cross terms
     with each α_i, D the diagonal over α. Differences of the analytic gradient: central, or forward
     from ``G0`` (the gradient at ``x``) when it is given (used inside the iteration, where the
-    Hessian only steers). All α are stepped at once, since α_i moves only study i's gradient."""
+    Hessian only steers). All α are stepped at once, since α_i moves only study i's gradient; all
+    the stepped points are evaluated in one batch where the problem allows it."""
     if prob.nt == 0:
         return prob.exact_hessian(x)
     ng, k = prob.ng, prob.k
+    signs = (1.0,) if G0 is not None else (1.0, -1.0)
+    pts, steps = [], []
+    for j in range(ng):
+        h = FD_STEP * (1.0 + abs(x[j]))
+        steps.append(h)
+        for sg in signs:
+            xp = x.copy()
+            xp[j] += sg * h
+            pts.append(xp)
+    if prob.nuisance:
+        h_a = FD_STEP * (1.0 + np.abs(x[ng:]))
+        for sg in signs:
+            xp = x.copy()
+            xp[ng:] += sg * h_a
+            pts.append(xp)
+    if hasattr(prob, "evaluate_batch"):
+        Gs = list(prob.evaluate_batch(np.array(pts)))
+    else:
+        Gs = [prob.evaluate(xp)[1] for xp in pts]
 
-    def diff(xp, xm, h):
-        Gp = prob.evaluate(xp)[1]
+    def diff(i, h):
         if G0 is not None:
-            return (Gp - G0) / h
-        return (Gp - prob.evaluate(xm)[1]) / (2 * h)
+            return (Gs[i] - G0) / h
+        return (Gs[2 * i] - Gs[2 * i + 1]) / (2 * h)
 
     A = np.empty((ng, ng))
     B = np.zeros((ng, k if prob.nuisance else 0))
     for j in range(ng):
-        h = FD_STEP * (1.0 + abs(x[j]))
-        xp, xm = x.copy(), x.copy()
-        xp[j] += h
-        xm[j] -= h
-        dG = diff(xp, xm, h)
+        dG = diff(j, steps[j])
         A[:, j] = dG[:, :ng].sum(axis=0)
         if prob.nuisance:
             B[j] = dG[:, ng]
     A = 0.5 * (A + A.T)
     if not prob.nuisance:
         return A, B, np.zeros(0)
-    h = FD_STEP * (1.0 + np.abs(x[ng:]))
-    xp, xm = x.copy(), x.copy()
-    xp[ng:] += h
-    xm[ng:] -= h
-    dG = diff(xp, xm, h[:, None])
+    dG = diff(ng, h_a[:, None])
     B = 0.5 * (B + dG[:, :ng].T)
     return A, B, dG[:, ng]
 
@@ -586,24 +661,31 @@ def _solve_arrow(A, B, D, ga, gb):
         L = np.linalg.cholesky(S)
         da = np.linalg.solve(L.T, np.linalg.solve(L, ga - BD @ gb))
         return da, (gb - B.T @ da) / D
-    L = np.linalg.cholesky(A)
-    return np.linalg.solve(L.T, np.linalg.solve(L, ga)), np.zeros(0)
+    np.linalg.cholesky(A)  # raises unless A is positive definite
+    return np.linalg.solve(A, ga), np.zeros(0)
 
 
 def _maximise(prob, x0):
     """Newton's method with Levenberg damping and a backtracking line search on ``-Σ F``.
 
-    Inside the iteration the Hessian is forward differences of the gradient; at the end it is
-    recomputed by central differences, for the standard errors. Returns
-    ``(x, converged, iterations, (A, B, D))``."""
+    The Hessian that steers the iteration is forward differences of the gradient. Problems with study
+    intercepts recompute it every iteration (its arrowhead structure keeps that cheap); the others
+    compute it once and then update it by BFGS from the gradients the line search has already
+    evaluated, recomputing it only if an update would lose positive definiteness. At the end the
+    Hessian is recomputed by central differences, for the standard errors. Returns
+    ``(x, converged, iterations, (A, B, D), F)`` with ``F`` the per-study objective at ``x``."""
     x = np.array(x0, dtype=float)
     ng = prob.ng
+    quasi = prob.nt > 0 and not prob.nuisance
     F, G = prob.evaluate(x)
     f = -F.sum()
     converged = False
     it = 0
+    hess = None
     for it in range(1, MAXITER + 1):
-        A, B, D = _hessian(prob, x, G)
+        if hess is None or not quasi:
+            hess = _hessian(prob, x, G)
+        A, B, D = hess
         g = -G[:, :ng].sum(axis=0)
         gb = -G[:, ng] if prob.nuisance else np.zeros(0)
         lam = 0.0
@@ -616,6 +698,12 @@ def _maximise(prob, x0):
                 lam = max(4 * lam, 1e-8 * scale)
                 continue
             step = np.concatenate([da, db])
+            if lam == 0.0 and np.max(np.abs(step) / (1.0 + np.abs(x))) <= XTOL:
+                # a Newton step below tolerance: take it without a line search (which cannot tell an
+                # improvement of ~1e-16 from rounding); F moves by O(step²), below rounding too
+                x = x + step
+                converged = True
+                break
             slope = float(g @ da + gb @ db)
             t = 1.0
             for _ in range(40):
@@ -629,13 +717,23 @@ def _maximise(prob, x0):
             if accepted:
                 break
             lam = max(4 * lam, 1e-8 * scale)
-        if not accepted:
+        if converged or not accepted:
             break
+        if quasi:  # BFGS update of M = -A from s = Δx, y = Δ(-gradient of ΣF)
+            s_, y_ = t * step, -(Gn[:, :ng].sum(axis=0) - G[:, :ng].sum(axis=0))
+            M = -A
+            ys, Ms = float(y_ @ s_), M @ s_
+            sMs = float(s_ @ Ms)
+            if ys > 1e-12 * np.sqrt(float(y_ @ y_) * float(s_ @ s_)) and sMs > 0:
+                M = M - np.outer(Ms, Ms) / sMs + np.outer(y_, y_) / ys
+                hess = (-M, B, D)
+            else:
+                hess = None
         x, F, G, f = xn, Fn, Gn, fn
         if np.max(np.abs(t * step) / (1.0 + np.abs(x))) <= XTOL and lam == 0.0 and t == 1.0:
             converged = True
             break
-    return x, converged, it, _hessian(prob, x)
+    return x, converged, it, _hessian(prob, x), F
 
 
 def _covariance_global(A, B, D):
@@ -961,9 +1059,9 @@ def _fit(measure, model, d, random, nagq, yi, vi):
     """Fit the common-effect model (always: it is the EE result, the ML start and the LRT's null) and,
     if ``random``, the ML model from there. Returns the problems, parameter vectors and Hessians."""
     prob_ee, x0 = _design(measure, model, d, False, nagq)
-    x_ee, conv, its, hess = _maximise(prob_ee, x0)
+    x_ee, conv, its, hess, F = _maximise(prob_ee, x0)
     out = {"prob_ee": prob_ee, "x_ee": x_ee, "prob": prob_ee, "x": x_ee, "converged": conv, "iterations": its,
-           "hess": hess}
+           "hess": hess, "F": F}
     if not random:
         return out
     prob, _ = _design(measure, model, d, True, nagq)
@@ -973,8 +1071,8 @@ def _fit(measure, model, d, random, nagq, yi, vi):
         x_start = np.concatenate([[abs(x_ee[0]), theta0], x_ee[1:]])
     else:
         x_start = np.concatenate([[theta0], x_ee])
-    x, conv, its, hess = _maximise(prob, x_start)
-    out.update(prob=prob, x=x, converged=conv, iterations=its, hess=hess, x_start=x_start)
+    x, conv, its, hess, F = _maximise(prob, x_start)
+    out.update(prob=prob, x=x, converged=conv, iterations=its, hess=hess, x_start=x_start, F=F)
     return out
 
 
@@ -1078,7 +1176,7 @@ def glmm(*, measure, events=None, total=None, exposure=None,
         tau2 = float(x[0] ** 2) if random else 0.0
     stat, pval, lo, hi = wald(mu, se, level)
 
-    F = prob.evaluate(x, grad=False)[0]
+    F = fit["F"]
     loglik = float(F.sum() + const.sum())
     loglik_cond = float((prob.conditional(x) + const).sum())
     deviance = float(-2 * (F.sum() - sat.sum()))

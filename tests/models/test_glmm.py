@@ -392,6 +392,17 @@ def test_analytic_gradient_equals_finite_differences(cid):
         assert_allclose(g[j], fd, rtol=1e-6, atol=1e-6, err_msg=f"{cid}: parameter {j}")
 
 
+@pytest.mark.parametrize("cid", ["pritz1997/PLO/UM.FS/ML", "nielweise2007/OR/UM.FS/ML", "nielweise2007/OR/CM.EL/ML"])
+def test_batched_gradients_equal_one_at_a_time(cid):
+    """The Hessian's stepped points are evaluated as one problem with the studies repeated."""
+    fit = _internal_fit(next(c for c in CASES if c["id"] == cid))
+    prob = fit["prob"]
+    xs = fit["x"] + np.array([[0.0], [0.01], [-0.02]])
+    batch = prob.evaluate_batch(xs)
+    for row, got in zip(xs, batch):
+        assert_allclose(got, prob.evaluate(row)[1], rtol=1e-10, atol=1e-12)
+
+
 def _internal_fit(case):
     given = {k: case["data"].get(k) for k in _ARGS}
     data = G._read_data(case["measure"], given)
