@@ -15,7 +15,8 @@ measure    model      likelihood (metafor ``rma.glmm(measure=, model=)``; lme4 f
                       ``logit p_ij = α_i + μ g_j + b_i c_j`` with ``g = (1, 0)``, ``c = (½, -½)``
                       (Turner et al. 2000; Stijnen et al. 2010, model 4)
 ``OR``     ``UM.RS``  the same with random study intercepts: ``α + μ g_j + s_i + b_i c_j``,
-                      ``s_i ~ N(0, σ²)`` independent of ``b_i``
+                      ``s_i ~ N(0, σ²)`` independent of ``b_i``; with ``method="EE"`` the ``s_i``
+                      stay (σ² estimated) and only ``b_i`` goes, as in metafor
 ``OR``     ``CM.EL``  exact conditional: ``a_i`` given ``a_i + c_i`` is non-central hypergeometric
                       with odds ratio ``exp(μ + b_i)`` (van Houwelingen et al. 1993)
 ``OR``     ``CM.AL``  approximate conditional: ``a_i ~ Bin(a_i + c_i, expit(log(n1_i/n2_i) + μ +
@@ -40,13 +41,22 @@ Integral over the random effect. Each study's likelihood is a one-dimensional in
   ``L_i ≈ exp h_i(û_i) / sqrt(det C_i)``, ``C_i = -∇²h_i(û_i)``; metafor forces ``nAGQ = 1``
   there, because glmer only does AGQ for one scalar random effect.
 
-The maximum is found by Newton's method on all parameters at once (the AGQ/Laplace
-approximation is differentiated analytically, through the mode, by the implicit-function
-theorem; the Hessian is central differences of that gradient). The standard error of ``μ`` is
+The maximum is found by Newton's method on all parameters at once: the AGQ/Laplace
+approximation is differentiated analytically, through the mode (implicit-function theorem), and
+its Hessian is differences of that gradient, recomputed every iteration for models with study
+intercepts (an arrowhead matrix, solved through its Schur complement) and updated by BFGS for the
+others. The iteration stops when a Newton step is below ``XTOL = 1e-8`` relative (the error left is
+far smaller); the conditional modes are solved to ``1e-13``. The τ parameter is the signed SD
+``θ`` (τ = |θ|, the likelihood is even in θ), so τ = 0 is an interior point that Newton's method can
+reach, unlike metafor's ``log τ²`` for ``CM.EL``. The standard error of ``μ`` is
 from the inverse of the observed information over all parameters (τ, μ and any study intercepts),
 as lme4's ``vcov`` takes it from its finite-difference Hessian of the deviance over
-``(θ, β)``; at a maximum the result does not depend on whether τ, τ² or log τ² is the
-parameter, so it also matches metafor's ``CM.EL`` Hessian over ``(μ, log τ²)``.
+``(θ, β)`` (here the final Hessian is central differences of the analytic gradient); at a maximum
+the result does not depend on whether τ, τ² or log τ² is the parameter, so it also matches
+metafor's ``CM.EL`` Hessian over ``(μ, log τ²)``. Where hipacu and metafor differ beyond
+optimiser precision the reasons are established in ``tests/models/test_glmm.py`` (its table of
+divergences): lme4's PIRLS tolerance and finite-difference Hessian, glm's vcov from the weights
+before its last IRLS update, numDeriv's Hessian for ``CM.EL``.
 
 Studies left out, as metafor does (``drop00 = TRUE``, its default): with ``OR``, studies with no
 events in either arm or with events for everybody in both arms; with ``IRR``, studies with no events
@@ -862,15 +872,16 @@ class GLMMEstimate:
         lines = [head]
         if self.measure in ("OR", "IRR"):
             lines.append(f"Model Type: {_MODEL_NAMES[self.model]}")
-        lines.append("")
+        het = []
         if not common:
-            lines.append(f"tau^2 = {f.format(self.tau2)} (tau = {f.format(self.tau)})")
+            het.append(f"tau^2 = {f.format(self.tau2)} (tau = {f.format(self.tau)})")
         if np.isfinite(self.sigma2):
-            lines.append(f"sigma^2 (random study intercepts) = {f.format(self.sigma2)}")
+            het.append(f"sigma^2 (random study intercepts) = {f.format(self.sigma2)}")
         if not common:
-            lines.append(f"I^2 = {self.i2:.2f}%   H^2 = {self.h2:.2f}")
+            het.append(f"I^2 = {self.i2:.2f}%   H^2 = {self.h2:.2f}")
         if np.isfinite(self.qe_lrt):
-            lines.append(f"LRT(df = {self.qe_df:g}) = {f.format(self.qe_lrt)}, {_pval_text(self.qe_lrt_pval)}")
+            het.append(f"LRT(df = {self.qe_df:g}) = {f.format(self.qe_lrt)}, {_pval_text(self.qe_lrt_pval)}")
+        lines += ([""] + het) if het else []
         lines += [
             "",
             f"estimate = {f.format(self.estimate)}   se = {f.format(self.se)}   z = {self.statistic:.2f}   "
