@@ -692,7 +692,7 @@ def _maximise(prob, x0):
     converged = False
     it = 0
     hess = None
-    for it in range(1, MAXITER + 1):
+    for it in range(1, MAXITER + 1):  # noqa: B007 (the count is returned after the loop)
         if hess is None or not quasi:
             hess = _hessian(prob, x, G)
         A, B, D = hess

@@ -71,7 +71,8 @@ def model_rule(spec: AnalysisSpec) -> tuple[str, str]:
     A model named in ``analyses.toml`` is used as given. Otherwise a rate (frequency question,
     ``PLO`` or ``IRLN``) is fitted by the binomial- or Poisson-normal GLMM (metafor ``rma.glmm``),
     which needs no continuity correction for zero events (Stijnen, Hamza & Özdemir 2010; Cochrane
-    Handbook 10.4.4.1 on rare events); everything else by inverse-variance pooling (``rma``).
+    Handbook 10.4.4.1 on rare events), and a single study by its exact interval (Clopper-Pearson for a
+    proportion, Garwood for a rate); everything else by inverse-variance pooling (``rma``).
     """
     if spec.model is not None:
         return spec.model, f"model as specified in analyses.toml ({spec.model})"
@@ -102,6 +103,11 @@ def _fit_glmm(table: StudyTable, spec: AnalysisSpec, test: str) -> SummaryEstima
     from hipacu.models.glmm import glmm
 
     inc = table.included
+    if spec.measure in ("PLO", "IRLN") and len(inc) == 1:  # one study: its exact interval (Clopper-Pearson / Garwood)
+        from hipacu.models.glmm import exact_rate
+
+        return exact_rate(inc["events"].to_numpy(float), inc["n"].to_numpy(float),
+                          kind="binomial" if spec.measure == "PLO" else "poisson")
     if spec.measure == "PLO":
         return glmm(measure="PLO", events=inc["events"].to_numpy(float), total=inc["n"].to_numpy(float))
     if spec.measure == "IRLN":
