@@ -220,3 +220,20 @@ def test_garbage_cells_never_raise_anything_but_evidence_error(tmp_path_factory,
 
 def test_load_evidence_is_exported_lazily():
     assert hipacu.load_evidence is load_evidence
+
+
+def test_the_data_dictionary_documents_every_column_and_analysis_key():
+    from pathlib import Path
+
+    from hipacu.evidence import ANALYSIS_KEYS
+
+    readme = (Path(__file__).parents[2] / "evidence" / "README.md").read_text(encoding="utf-8")
+    documented = set()
+    for line in readme.splitlines():
+        if line.startswith("| "):
+            documented.update(x.strip(" `").split(" ")[0] for x in line.split("|")[1].split(","))
+    missing_keys = [k for k in ANALYSIS_KEYS if k not in documented]
+    assert not missing_keys, f"analyses.toml keys without a row in evidence/README.md: {missing_keys}"
+    missing_cols = [f"{f}:{c}" for f, cols in COLUMNS.items() for c in cols if c not in documented
+                    and not c.startswith("rob_")]
+    assert not missing_cols, f"columns without a row in evidence/README.md: {missing_cols}"
