@@ -202,7 +202,7 @@ def test_forest_with_subgroups_draws_a_subtotal_diamond_per_group_and_the_differ
     _, results = bundled
     r = results["safety_any_patients"]
     groups = np.array(["surveys", "surveys", "trials", "surveys"])  # Zhao 2011 pooled three RCTs
-    sub = hipacu.subgroup_test(r.pooled.yi, r.pooled.vi, groups, method=r.spec.method)
+    sub = hipacu.subgroup_test(r.included["yi"], r.included["vi"], groups, method=r.spec.method)
     ax = plots.forest(r, subgroups=sub, groups=groups)
     diamonds = [p.get_xy() for p in ax.patches if isinstance(p, Polygon)]
     assert len(diamonds) == len(sub.subgroups) + 1
