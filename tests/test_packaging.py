@@ -57,3 +57,13 @@ def test_models_and_diagnostics_import_no_pandas_or_matplotlib():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves_without_loading_pandas_first():
+    code = ("import sys, hipacu\n"
+            "assert 'pandas' not in sys.modules and 'matplotlib' not in sys.modules\n"
+            "missing = [n for n in hipacu.__all__ if not hasattr(hipacu, n)]\n"
+            "print(missing)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
