@@ -53,7 +53,11 @@ _LAZY = {
     "RankTestResult": "hipacu.diagnostics.bias",
     "TrimFillResult": "hipacu.diagnostics.bias",
     "FunnelContours": "hipacu.diagnostics.bias",
+    "MetaAnalysis": "hipacu.meta",
 }
+#: names that are modules, imported on first access; ``hipacu.meta`` is the module of
+#: :func:`hipacu.meta.meta` and is itself callable (``hipacu.meta(df, measure=..., ...)``)
+_MODULES = ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions", "meta", "datasets")
 
 __all__ = [
     "effects",
@@ -65,6 +69,8 @@ __all__ = [
     "ConvergenceWarning",
     "ConvergenceError",
     "FewStudiesWarning",
+    "meta",
+    "datasets",
     *_LAZY,
 ]
 
@@ -74,7 +80,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions"):
+    if name in _MODULES:
         return importlib.import_module(f"hipacu.{name}")
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")
 
