@@ -70,7 +70,9 @@ def test_design_is_required_and_judgements_are_checked_per_study(m):
         m.grade(design="rct", rob=["unclear"] + ["low"] * 12)
     with pytest.raises(ValueError, match="mid=1: .* a ratio other than 1"):
         m.grade(design="rct", mid=1)
-    with pytest.raises(ValueError, match="design='trial' is neither one of"):
+    with pytest.raises(ValueError, match="design='randomised' is neither one of 'rct'.* nor a column of data"):
+        m.grade(design="randomised")
+    with pytest.raises(ValueError, match="design is 1 for study 'Aronson 1948'"):  # the column 'trial' holds numbers
         m.grade(design="trial")
     g = m.grade(design="rct", rob="Some concerns")  # case and spaces normalised
     assert g.judgement("risk_of_bias").rating == -1
