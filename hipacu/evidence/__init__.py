@@ -575,7 +575,8 @@ def validate(path: str | Path) -> tuple[Evidence | None, list[Problem]]:
                                                                             f"folder does not have"))
     _row_rules(checked, problems)
     _cross_keys(tables, analyses, analysis_ids, problems)
-    _poolable(tables, analyses, problems)
+    if not problems:  # once the files are otherwise valid, so that one defect gives one message
+        _poolable(tables, analyses, problems)
     if problems:
         return None, sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.column or "", p.message))
     get = lambda name: tables[name] if name in tables else _empty(name)  # noqa: E731
