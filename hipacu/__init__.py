@@ -54,6 +54,7 @@ _LAZY = {
     "TrimFillResult": "hipacu.diagnostics.bias",
     "FunnelContours": "hipacu.diagnostics.bias",
     "MetaAnalysis": "hipacu.meta",
+    "read_revman": "hipacu.revman",
 }
 #: names that are modules, imported on first access; ``hipacu.meta`` is the module of
 #: :func:`hipacu.meta.meta` and is itself callable (``hipacu.meta(df, measure=..., ...)``)

@@ -320,9 +320,14 @@ def _toml(v) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_evidence(m: MetaAnalysis, folder: Path, *, source_url=None, locator=None, citation=None, **keywords) -> Path:
+def write_evidence(m: MetaAnalysis, folder: Path, *, source_url=None, locator=None, citation=None, value_type=None,
+                   **keywords) -> Path:
     """Write ``m`` as an evidence folder (see :meth:`MetaAnalysis.to_evidence`)."""
     from hipacu.evidence import COLUMNS
+
+    if m.form in ("continuous", "generic") and value_type not in ("final", "change"):
+        raise ValueError(f"to_evidence() of {m.form} data needs value_type='final' (values at follow-up) or 'change' "
+                         f"(change from baseline): the evidence folder records which; got {value_type!r}")
 
     a = assess(m, **keywords)
     if m.form == "proportion":
@@ -331,9 +336,6 @@ def write_evidence(m: MetaAnalysis, folder: Path, *, source_url=None, locator=No
     if m.form == "generic" and m.measure not in ("MD", "SMD", "RR", "OR", "RD"):
         raise ValueError(f"to_evidence(): an evidence folder's contrast rows hold MD, SMD, RR, OR or RD; {m.measure} "
                          "is not among them")
-    if m.form == "generic" and m.is_ratio and "sei" in m.studies.columns:
-        raise ValueError("to_evidence(): a ratio with only its standard error cannot be written as an outcomes.csv "
-                         "row (which needs the ratio's CI); give meta() ci_low and ci_high")
     if a.unpublished:
         if len(set(a.design)) != 1:
             raise ValueError("to_evidence() with unpublished studies needs one design for all studies (design='rct')")
@@ -383,16 +385,23 @@ def write_evidence(m: MetaAnalysis, folder: Path, *, source_url=None, locator=No
             r.update(form="events", **{c: _fmt(v) for c, v in vals.items()})
         elif m.form == "continuous":
             vals = {c: row[c] for c in ("mean1", "sd1", "n1", "mean2", "sd2", "n2")}
-            r.update(form="arm", **{c: _fmt(v) for c, v in vals.items()})
+            r.update(form="arm", value_type=value_type, **{c: _fmt(v) for c, v in vals.items()})
         else:
             vals = {c: row[c] for c in ("estimate", "ci_low", "ci_high", "sei", "n1", "n2") if c in s.columns}
-            r.update(form="contrast", contrast_measure=m.measure)
+            r.update(form="contrast", contrast_measure=m.measure, value_type=value_type)
             if "ci_low" in vals:
                 est, lo, hi = vals["estimate"], vals["ci_low"], vals["ci_high"]
                 if m.is_ratio and m.log_input is False:
                     est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
                     r["derivation"] = "ratio and CI exponentiated from the log values given to hipacu.meta()"
                 r.update(estimate=_fmt(est), ci_low=_fmt(lo), ci_high=_fmt(hi), ci_level=_fmt(m.stored.get("ci_level", 0.95)))
+            elif m.is_ratio:  # outcomes.csv holds a ratio with its CI: derived from the SE of the log
+                log_est = vals["estimate"] if m.log_input is False else math.log(vals["estimate"])
+                half = 1.959963984540054 * vals["sei"]
+                r.update(estimate=_fmt(math.exp(log_est)), ci_low=_fmt(math.exp(log_est - half)),
+                         ci_high=_fmt(math.exp(log_est + half)), ci_level="0.95",
+                         derivation="95% CI derived from the estimate and the SE of its log: exp(log(estimate) +/- "
+                                    "1.96 SE)")
             else:
                 r.update(estimate=_fmt(vals["estimate"]), se=_fmt(vals["sei"]))
             for c in ("n1", "n2"):

@@ -79,6 +79,21 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_revman(args: argparse.Namespace) -> int:
+    from hipacu.revman import RevManError, import_revman
+
+    lib = True if args.lower_is_better else (False if args.higher_is_better else None)
+    try:
+        written = import_revman(args.file, args.dir, source_url=args.source_url, design=args.design, lower_is_better=lib,
+                                value_type=args.value_type)
+    except (RevManError, ValueError, OSError) as exc:
+        print(f"hipacu import-revman: {exc}", file=sys.stderr)
+        return 1
+    for folder in written:
+        print(f"{folder}: written")
+    return 0
+
+
 def _version() -> str:
     import hipacu
 
@@ -92,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("init", help="write a minimal, valid evidence folder to fill in (one sourced example row)")
     i.add_argument("path", help="folder to write (created if needed; existing files are never overwritten)")
     i.set_defaults(func=_cmd_init)
+    rv = sub.add_parser("import-revman", help="a RevMan 5 file (.rm5) as evidence folders, one per analysis")
+    rv.add_argument("file", help="the .rm5 file")
+    rv.add_argument("dir", help="output folder; each analysis goes to DIR/analysis_<comparison>.<outcome>")
+    rv.add_argument("--source-url", required=True, help="where the review can be read (every row cites it)")
+    rv.add_argument("--design", required=True, help="design of the included studies (e.g. rct); not in RevMan's data")
+    rv.add_argument("--value-type", choices=("final", "change"), default=None,
+                    help="continuous and generic analyses: values at follow-up or change from baseline")
+    d = rv.add_mutually_exclusive_group()
+    d.add_argument("--lower-is-better", action="store_true", help="lower values favour the intervention")
+    d.add_argument("--higher-is-better", action="store_true", help="higher values favour the intervention")
+    rv.set_defaults(func=_cmd_import_revman)
     v = sub.add_parser("validate", help="check an evidence folder and list every problem")
     v.add_argument("path", help="folder holding studies.csv, outcomes.csv, safety.csv, reviews.csv, claims.csv, analyses.toml")
     v.set_defaults(func=_cmd_validate)

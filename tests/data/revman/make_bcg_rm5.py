@@ -19,6 +19,7 @@ not invented:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -98,11 +99,12 @@ def bcg() -> str:
         sa = _totals(t["subgroups"][g], method="IV", measure="RR", random=True, k=len(idx), extra={"NO": str(g_no)})
         sub += f"<DICH_SUBGROUP {_attrs(sa)}>\n<NAME>Allocation: {g}</NAME>\n{dich(idx)}</DICH_SUBGROUP>\n"
     parts.append(f"<DICH_OUTCOME {_attrs(a)}>\n{labels}{sub}</DICH_OUTCOME>\n")
-    # generic inverse variance: the log risk ratios and their SEs, entered on the log scale
+    # generic inverse variance: the risk ratios with the SE of their logs and their 95% CIs (natural scale)
     a = _totals(o["generic_rr_fixed"], method="IV", measure="", random=False, k=k,
                 extra={"ID": "CMP-001.08", "NO": "8", "SUBGROUPS": "NO", "LOG_DATA": "YES"})
     a.pop("EFFECT_MEASURE")
-    iv = "".join(f'<IV_DATA {_attrs({"EFFECT_SIZE": _fmt(y), "ESTIMABLE": "YES", "ORDER": i + 1, "SE": _fmt(v ** 0.5), "STUDY_ID": ids[i], "TOTAL_1": b["n1"][i], "TOTAL_2": b["n2"][i]})}/>\n'
+    z = 1.959963984540054
+    iv = "".join(f'<IV_DATA {_attrs({"CI_END": _fmt(math.exp(y + z * v ** 0.5)), "CI_START": _fmt(math.exp(y - z * v ** 0.5)), "EFFECT_SIZE": _fmt(math.exp(y)), "ESTIMABLE": "YES", "ORDER": i + 1, "SE": _fmt(v ** 0.5), "STUDY_ID": ids[i], "TOTAL_1": b["n1"][i], "TOTAL_2": b["n2"][i]})}/>\n'
                  for i, (y, v) in enumerate(zip(ref["study"]["rr_yi"], ref["study"]["rr_vi"])))
     parts.append(f"<IV_OUTCOME {_attrs(a)}>\n{labels}<EFFECT_MEASURE>Risk Ratio</EFFECT_MEASURE>\n{iv}</IV_OUTCOME>\n")
     comp1 = f'<COMPARISON ID="CMP-001" NO="1">\n<NAME>BCG vaccine versus no vaccine</NAME>\n{"".join(parts)}</COMPARISON>\n'
