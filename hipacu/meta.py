@@ -562,6 +562,12 @@ class MetaAnalysis:
         """The HTML report of this analysis (:func:`hipacu.report.build_report`): writes the evidence
         folder ``out/evidence`` (:meth:`to_evidence`) and the report into ``out``. Returns the
         :class:`~hipacu.report.ReportResult`."""
+        import importlib.util
+
+        missing = [m for m in ("nbconvert", "nbclient", "nbformat", "ipykernel") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ImportError(f"the HTML report executes notebooks and needs {', '.join(missing)}: install hipacu with "
+                              "its notebooks extra, pip install 'hipacu[notebooks]'")
         from hipacu.report import build_report
 
         out = Path(out)
