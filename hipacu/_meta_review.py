@@ -394,7 +394,7 @@ def write_evidence(m: MetaAnalysis, folder: Path, *, source_url=None, locator=No
                 if m.is_ratio and m.log_input is False:
                     est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
                     r["derivation"] = "ratio and CI exponentiated from the log values given to hipacu.meta()"
-                r.update(estimate=_fmt(est), ci_low=_fmt(lo), ci_high=_fmt(hi), ci_level=_fmt(m.stored.get("ci_level", 0.95)))
+                r.update(estimate=_fmt(est), ci_low=_fmt(lo), ci_high=_fmt(hi), ci_level=_fmt(m.ci_level))
             elif m.is_ratio:  # outcomes.csv holds a ratio with its CI: derived from the SE of the log
                 log_est = vals["estimate"] if m.log_input is False else math.log(vals["estimate"])
                 half = 1.959963984540054 * vals["sei"]

@@ -262,6 +262,10 @@ class MetaAnalysis:
         Where the pooled result comes from (``"hipacu.pool"``, or the RevMan file and its method).
     stored : dict
         RevMan's own stored totals for an imported analysis (empty otherwise).
+    title, label1, label2 : str
+        Outcome title and the names of arm 1 and arm 2.
+    ci_level : float
+        Level of the CIs given as input (generic data), e.g. 0.95.
     """
 
     measure: str
@@ -284,6 +288,7 @@ class MetaAnalysis:
     title: str = ""
     label1: str = ""
     label2: str = ""
+    ci_level: float = 0.95
 
     # ------------------------------------------------------------------ scales
 
@@ -815,7 +820,7 @@ def meta(data=None, *, measure: str, studlab=None, events1=None, n1=None, events
     return _build(measure=measure, form=form, labels=labels, yi=np.asarray(es.yi, float), vi=np.asarray(es.vi, float),
                   pooled=pooled, cols=cols, corrected=corrected, groups=groups, method=method, test=test, level=level,
                   pi=pi, lower_is_better=lower_is_better, subgroup=sub_name, data=analysed, log_input=log_input,
-                  title=title, label1=label1, label2=label2)
+                  title=title, label1=label1, label2=label2, ci_level=check_level(ci_level, "ci_level"))
 
 
 def _labels(t: _Table, studlab) -> list[str] | None:

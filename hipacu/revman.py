@@ -130,7 +130,7 @@ def revman_analysis(o: RevManOutcome, *, path: Path | None = None) -> MetaAnalys
                   vi=np.asarray(vi, float), pooled=pooled, cols=cols, corrected=corrected, groups=groups,
                   method=pooled.method, test="z", level=level, pi="metafor", lower_is_better=None,
                   subgroup="subgroup" if groups else None, data=None, log_input=log_input, source=src, stored=stored,
-                  title=o.name, label1=o.group_label_1, label2=o.group_label_2)
+                  title=o.name, label1=o.group_label_1, label2=o.group_label_2, ci_level=o.ci_study / 100)
 
 
 def read_revman(path) -> dict[str, MetaAnalysis]:

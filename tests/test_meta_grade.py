@@ -99,3 +99,14 @@ def test_the_direction_is_needed_for_an_effect_question():
     no_n = hipacu.meta(measure="MD", estimate=[1.0, 2.0], sei=[0.5, 0.5])
     with pytest.raises(ValueError, match="needs the participants of every study"):
         no_n.grade(design="rct", lower_is_better=False)
+
+
+def test_a_generic_analysis_at_90_percent_keeps_its_ci_level_in_the_evidence_folder(tmp_path):
+    """RR 0.75 (90% CI 0.60 to 0.94) and RR 1.10 (0.80 to 1.50): the folder re-derives the same variances."""
+    m = hipacu.meta(measure="RR", studlab=["A", "B"], estimate=[0.75, 1.10], ci_low=[0.60, 0.80], ci_high=[0.94, 1.50],
+                    log=True, ci_level=0.90, n=[200, 300], lower_is_better=True)
+    folder = m.to_evidence(tmp_path / "ev", source_url="https://example.org/two-trials", design="rct", value_type="final")
+    ev, problems = validate(folder)
+    assert problems == []
+    r = run_analysis(ev, "meta")
+    assert_allclose(r.included["vi"], m.vi, rtol=1e-12)
