@@ -66,7 +66,12 @@ _LAZY = {
     "bayes_batch": "hipacu.models.bayes",
     "BayesEstimate": "hipacu.models.bayes",
     "BayesBatch": "hipacu.models.bayes",
+    "MetaAnalysis": "hipacu.meta",
+    "read_revman": "hipacu.revman",
 }
+#: names that are modules, imported on first access; ``hipacu.meta`` is the module of
+#: :func:`hipacu.meta.meta` and is itself callable (``hipacu.meta(df, measure=..., ...)``)
+_MODULES = ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions", "meta", "datasets", "priors")
 
 __all__ = [
     "effects",
@@ -79,6 +84,8 @@ __all__ = [
     "ConvergenceError",
     "FewStudiesWarning",
     "priors",
+    "meta",
+    "datasets",
     *_LAZY,
 ]
 
@@ -88,7 +95,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("plots", "models", "diagnostics", "evidence", "review", "report", "exceptions", "priors"):
+    if name in _MODULES:
         return importlib.import_module(f"hipacu.{name}")
 
     raise AttributeError(f"module 'hipacu' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["as_1d", "check_same_length", "check_choice", "check_level", "check_flag", "check_model_options",
-           "frozen_array", "format_p", "two_by_two", "check_test",
+           "frozen_array", "format_p", "format_p_text", "two_by_two", "check_test",
            "TESTS", "PI_METHODS"]
 
 
@@ -149,6 +149,12 @@ def frozen_array(values: Any, dtype=float) -> np.ndarray:
 def format_p(p: float) -> str:
     """A p-value as metafor prints it: ``< .0001`` or four decimals."""
     return "< .0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def format_p_text(p: float) -> str:
+    """A p-value as a sentence fragment: ``p < 0.0001`` below 0.0001, else ``p = 0.0123`` (never
+    ``p = < .0001``)."""
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}"
 
 
 def two_by_two(events1, total1, events2, total2):

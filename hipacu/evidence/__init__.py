@@ -498,6 +498,47 @@ def _cross_keys(t: dict[str, pd.DataFrame], analyses: list[AnalysisSpec], analys
                     problems.append(Problem("analyses.toml", None, f"{aid}.claims", f"unknown claim {cid!r}; not in claims.csv"))
 
 
+#: What each kind of row can give (the study table's rules, declared for validation): outcome rows by
+#: ``form``, contrast rows by their ``contrast_measure``, safety rows by the analysis measure.
+FORM_MEASURES = {"events": ("RR", "OR", "RD"), "arm": ("MD", "SMD", "ROM"), "prepost": (),
+                 "safety": ("PLO", "IRLN")}
+#: A contrast row of ``contrast_measure`` can enter analyses of these measures.
+CONTRAST_MEASURES = {"MD": ("MD", "SMD"), "SMD": ("SMD",), "RR": ("RR",), "OR": ("OR",), "RD": ("RD",), "mean_change": ()}
+_FORM_TEXT = {"events": "event counts (RR, OR or RD)", "arm": "arm-level means and SDs (MD, SMD or ROM)",
+              "prepost": "single-group before/after data (no comparator)", "contrast": "contrasts"}
+
+
+def _poolable(t: dict[str, pd.DataFrame], analyses: list[AnalysisSpec], problems: list[Problem]) -> None:
+    """Every analysis must be able to pool at least one of its listed rows with its measure: e.g. an
+    SMD analysis of event rows is an error here, not an analysis graded "not assessable" later."""
+    for a in analyses:
+        if a.table == "safety":
+            if a.measure not in FORM_MEASURES["safety"]:
+                problems.append(Problem("analyses.toml", None, f"{a.id}.measure",
+                                        f"{a.measure!r} cannot be computed from safety rows (single-group events and "
+                                        f"denominators give {' or '.join(FORM_MEASURES['safety'])})"))
+            continue
+        df = t.get("outcomes.csv")
+        if df is None:
+            continue
+        rows = df[df["outcome_id"].isin(a.rows)]
+        if not len(rows):
+            continue  # unknown rows are reported by the cross-key rules
+        ok = [r["form"] == "contrast" and a.measure in CONTRAST_MEASURES.get(r["contrast_measure"], ())
+              or a.measure in FORM_MEASURES.get(r["form"], ()) for _, r in rows.iterrows()]
+        if any(ok):
+            continue
+        kinds = {}
+        for _, r in rows.iterrows():
+            kind = f"contrasts of {r['contrast_measure'] or 'no measure'}" if r["form"] == "contrast" else \
+                _FORM_TEXT.get(r["form"], r["form"])
+            kinds.setdefault(kind, []).append(r["outcome_id"])
+        listing = "; ".join(f"{', '.join(ids)}: {kind}" for kind, ids in kinds.items())
+        problems.append(Problem("analyses.toml", None, f"{a.id}.measure",
+                                f"analysis {a.id!r} pools {a.measure}, but none of its rows can give {a.measure} "
+                                f"({listing}); change the measure or the rows"))
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -534,6 +575,8 @@ def validate(path: str | Path) -> tuple[Evidence | None, list[Problem]]:
                                                                             f"folder does not have"))
     _row_rules(checked, problems)
     _cross_keys(tables, analyses, analysis_ids, problems)
+    if not problems:  # once the files are otherwise valid, so that one defect gives one message
+        _poolable(tables, analyses, problems)
     if problems:
         return None, sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.column or "", p.message))
     get = lambda name: tables[name] if name in tables else _empty(name)  # noqa: E731

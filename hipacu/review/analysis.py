@@ -25,7 +25,7 @@ __all__ = ["AnalysisResult", "run_analysis", "run_all", "RATIO_MEASURES", "MIN_K
            "SmallStudyTests", "small_study_tests", "interval_rule", "model_rule", "study_weights", "ELIGIBLE_STATUSES"]
 
 #: Measures pooled on the log scale and shown exponentiated.
-RATIO_MEASURES = ("RR", "OR", "ROM", "IRLN")
+RATIO_MEASURES = ("RR", "OR", "ROM", "IRLN", "HR")
 #: Egger's test and trim-and-fill only with at least this many studies (Cochrane Handbook 13.3.5.4;
 #: GRADE guidelines 5, Guyatt 2011).
 MIN_K_SMALL_STUDY_TESTS = 10

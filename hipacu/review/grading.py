@@ -416,7 +416,10 @@ def context(r: AnalysisResult, *, ci: tuple[float, float] | None = None) -> Cont
         thr = "the CIOMS frequency bands" + (f" and the threshold of {spec.threshold:g}{unit}" if spec.threshold else "")
     else:
         ci_text = f"{100 * level:g}% CI {r.display(lo):.3g} to {r.display(hi):.3g}"
-        if spec.mid is not None:
+        if spec.mid is not None and spec.measure in RATIO_MEASURES:  # a ratio MID means two thresholds: m and 1/m
+            low = min(spec.mid, 1 / spec.mid)
+            thr = f"the MID ({spec.measure} {low:.3g} and {1 / low:.3g})"
+        elif spec.mid is not None:
             thr = f"the MID of {spec.mid:g} {spec.mid_unit or ''}".rstrip()
         else:
             thr = "no effect (no MID declared)"

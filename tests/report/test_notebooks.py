@@ -50,7 +50,7 @@ def test_notebook_takes_the_evidence_folder_from_its_parameters_cell(path):
 @pytest.fixture(scope="module")
 def graded() -> dict:
     out = subprocess.run([sys.executable, "-m", "hipacu.cli", "grade", "--json"], capture_output=True, text=True, check=True)
-    return {r["claim_id"]: r for r in json.loads(out.stdout)}
+    return {r["claim_id"]: r for r in json.loads(out.stdout)["claims"]}  # schema: README "hipacu grade --json"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -230,7 +230,7 @@ def test_cli_grade_prints_verdict_certainty_and_reason():
 
 def test_cli_grade_json_is_machine_readable():
     out = subprocess.run([sys.executable, "-m", "hipacu.cli", "grade", "--json"], capture_output=True, text=True)
-    rows = json.loads(out.stdout)
+    rows = json.loads(out.stdout)["claims"]  # schema: README "hipacu grade --json"
     assert {"claim_id", "verdict", "certainty", "reason"} <= set(rows[0])
     assert all(r["verdict"] in VERDICTS for r in rows)
 
