@@ -117,6 +117,8 @@ def leave_one_out(yi, vi, *, method: str = "REML", knha: bool = False, level: fl
     knha : bool
         Hartung–Knapp t test on ``k - 2`` df in each subset. When ``k = 2`` the subsets hold one
         study each and use the z test, as metafor does.
+    test : {"z", "t", "knha", "adhoc"}, optional
+        The interval of each refit, as :func:`hipacu.pool` (default from ``knha``).
     level : float
         Confidence level of the intervals.
     labels : sequence, optional

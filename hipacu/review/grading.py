@@ -777,11 +777,13 @@ def method_sensitivity(r: AnalysisResult) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     base_imp = _judge("imprecision", context(r)).rating
     base_cat = effect_category(r)
-    rows = [{"label": f"as run ({r.model}, {r.spec.method if r.model == 'rma' else ''}{', ' + r.test if r.model == 'rma' else ''})"
-             .replace("(rma, ", "(").replace(", )", ")"),
-             "estimate": r.display(r.pooled.estimate), "ci_low": r.display(r.pooled.ci_low),
-             "ci_high": r.display(r.pooled.ci_high), "imprecision": base_imp, "category": base_cat, "primary": True,
-             "differs": False}]
+    def row(label, p, imp, cat, primary):
+        return {"label": label, "estimate": r.display(p.estimate), "ci_low": r.display(p.ci_low),
+                "ci_high": r.display(p.ci_high), "imprecision": imp, "category": cat, "primary": primary,
+                "differs": not primary and (imp != base_imp or cat != base_cat)}
+
+    run_as = f"{r.spec.method}, {r.test}" if r.model == "rma" else r.model
+    rows = [row(f"as run ({run_as})", r.pooled, base_imp, base_cat, True)]
     for label, fit in _panel_fits(r):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewStudiesWarning)
@@ -792,10 +794,7 @@ def method_sensitivity(r: AnalysisResult) -> pd.DataFrame:
             cat = base_cat if r.spec.threshold is None else ("below" if r.display(p.estimate) < r.spec.threshold else "above")
         else:
             cat = _category_of(p.estimate, _thresholds(r), r.lower_is_better)
-        rows.append({"label": label + ("" if getattr(p, "converged", True) else " (did not converge)"),
-                     "estimate": r.display(p.estimate), "ci_low": r.display(p.ci_low), "ci_high": r.display(p.ci_high),
-                     "imprecision": imp, "category": cat, "primary": False,
-                     "differs": imp != base_imp or cat != base_cat})
+        rows.append(row(label + ("" if getattr(p, "converged", True) else " (did not converge)"), p, imp, cat, False))
     return pd.DataFrame(rows, columns=cols)
 
 
