@@ -202,7 +202,8 @@ class AnalysisResult:
     small_study : SmallStudyTests
         Egger's test and trim-and-fill, or why they were not run.
     test, test_reason : str
-        The interval used (``"z"``, ``"t"``, ``"knha"``, ``"adhoc"``) and why (:func:`interval_rule`).
+        The interval used (``"z"``, ``"t"``, ``"knha"``, ``"adhoc"``; ``"model"`` for a GLMM or Bayesian fit,
+        whose interval is its own) and why (:func:`interval_rule`).
     model, model_reason : str
         The model family used (``"rma"``, ``"glmm"``, ``"bayes"``) and why (:func:`model_rule`).
     without_implausible : SummaryEstimate or None
@@ -371,8 +372,11 @@ def run_analysis(evidence: Evidence, analysis_id: str) -> AnalysisResult:
     table = build_study_table(evidence, spec)
     inc = table.included
     k = len(inc)
-    test, why = interval_rule(k, spec)
     model, model_why = model_rule(spec)
+    test, why = interval_rule(k, spec)
+    if model != "rma":  # the interval is the model's own
+        test, why = "model", {"glmm": "the GLMM's Wald interval on its ML fit (a single study: its exact interval)",
+                              "bayes": "the central credible interval of the posterior"}[model]
     fit = MODELS[model]
     pooled = fit(table, spec, test) if k else None
     inc = inc.copy()
