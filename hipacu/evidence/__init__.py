@@ -391,6 +391,12 @@ def _row_rules(t: dict[str, pd.DataFrame], problems: list[Problem]) -> None:
                     if r[col] is None:
                         problems.append(Problem("studies.csv", int(i) + 2, col,
                                                 "a value is required (only a study whose data_status is 'not_found' may lack it)"))
+            # quasi-randomised allocation starts at high certainty only because its allocation is judged in
+            # risk of bias (RoB 2 domain 1 is high for non-random sequences): the two must agree
+            if r["design"] == "quasi_randomised" and r["rob_randomisation"] in ("low", "some_concerns"):
+                problems.append(Problem("studies.csv", int(i) + 2, "rob_randomisation",
+                                        f"{r['rob_randomisation']!r} contradicts design 'quasi_randomised'; a sequence that "
+                                        "is not random is at high risk of bias in the randomisation domain (RoB 2 D1)"))
     o = t.get("outcomes.csv")
     if o is not None:
         for i, r in o.iterrows():

@@ -237,3 +237,12 @@ def test_the_data_dictionary_documents_every_column_and_analysis_key():
     missing_cols = [f"{f}:{c}" for f, cols in COLUMNS.items() for c in cols if c not in documented
                     and not c.startswith("rob_")]
     assert not missing_cols, f"columns without a row in evidence/README.md: {missing_cols}"
+
+
+def test_quasi_randomised_allocation_must_be_judged_high_risk_in_the_randomisation_domain(tmp_path):
+    folder = make_folder(tmp_path, studies_csv=[dict(STUDY, design="quasi_randomised", rob_randomisation="low"), REVIEW])
+    _, problems = validate(folder)
+    assert [p.column for p in problems] == ["rob_randomisation"]
+    assert "contradicts design 'quasi_randomised'" in problems[0].message
+    ok = make_folder(tmp_path / "ok", studies_csv=[dict(STUDY, design="quasi_randomised", rob_randomisation="high"), REVIEW])
+    assert validate(ok)[1] == []
