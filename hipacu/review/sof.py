@@ -285,8 +285,10 @@ def _row_notes(r: AnalysisResult, g: Grade, evidence: Evidence, effect_col: str,
         else:
             alt = "no unflagged study remains, so no sensitivity analysis without them is possible"
         notes.append((effect_col, f"† includes {len(flagged)} {'study' if len(flagged) == 1 else 'studies'} whose "
-                                  f"numbers the curators flagged implausible ({w:.0f}% of the weight): {reasons}; {alt}",
-                      "studies.csv implausible, implausible_reason; AnalysisResult.without_implausible"))
+                                  f"numbers the curators flagged implausible ({w:.0f}% of the weight: "
+                                  f"{', '.join(flagged)}); {alt}",
+                      f"studies.csv implausible_reason: {reasons}; the result without them is "
+                      "AnalysisResult.without_implausible (same model)"))
     randomised = inc["n_source"].astype(str).str.startswith("randomised") if len(inc) else pd.Series(dtype=bool)
     if randomised.any():
         labs = ", ".join(inc.loc[randomised, "label"].astype(str))
@@ -467,11 +469,12 @@ def _linkify(escaped: str) -> str:
     return re.sub(r"(https?://[^\s;,<>()\[\]]+[^\s;,<>()\[\].])", r"<a href='\1'>\1</a>", escaped)
 
 
-def _cell(text: str, marks: list[int], anchor: str) -> str:
+def _cell(text: str, marks: list[int], anchor: str, link=None) -> str:
     import html
 
     sup = "".join(f"<sup><a class='fn' href='#{anchor}-fn-{n}'>{n}</a></sup>" for n in marks)
-    return html.escape(str(text)) + sup
+    escaped = html.escape(str(text))
+    return (link(escaped) if link else escaped) + sup
 
 
 def sof_groups(sof: pd.DataFrame) -> pd.DataFrame:
@@ -506,8 +509,8 @@ def sof_html(sof: pd.DataFrame, *, anchor: str = "sof", link=None) -> str:
     for _, r in sof_groups(sof).iterrows():
         group = (r["population"], r["intervention"], r["comparator"])
         if group != last:
-            body.append(f"<tr class='sof-group'><th colspan='8'>Population: {e(r['population'])}. "
-                        f"Intervention: {e(r['intervention'])}. Comparison: {e(r['comparator'])}.</th></tr>")
+            body.append(f"<tr class='sof-group'><th colspan='8'>Population: {link(e(r['population']))}. "
+                        f"Intervention: {link(e(r['intervention']))}. Comparison: {link(e(r['comparator']))}.</th></tr>")
             last = group
         marks: dict[str, list[int]] = {}
         for f in r["footnotes"]:
@@ -517,7 +520,7 @@ def sof_html(sof: pd.DataFrame, *, anchor: str = "sof", link=None) -> str:
         cert = f"{r['symbols']} {str(r['certainty']).capitalize()}" if r["certainty"] else "not assessable"
         cells = {c: r[c] for c in SOF_COLUMNS}
         cells["certainty"] = cert
-        tds = "".join(f"<td class='sof-{c.replace('_', '-')}'>{_cell(cells[c] or '—', marks.get(c, []), anchor)}</td>"
+        tds = "".join(f"<td class='sof-{c.replace('_', '-')}'>{_cell(cells[c] or '—', marks.get(c, []), anchor, link)}</td>"
                       for c in SOF_COLUMNS)
         body.append(f"<tr id='{anchor}-{e(r['analysis_id'])}' data-analysis='{e(r['analysis_id'])}'>{tds}</tr>")
     notes = sof_footnotes(sof)
@@ -594,7 +597,7 @@ def evidence_profile_html(profile: pd.DataFrame, *, link=None) -> str:
              "Certainty"]
     body = []
     for _, r in profile.iterrows():
-        cells = [e(r["outcome"]), f"{r['studies']} ({e(r['study_design'])})<div class='rationale'>start: "
+        cells = [link(e(r["outcome"])), f"{r['studies']} ({e(r['study_design'])})<div class='rationale'>start: "
                                   f"{link(e(r['start']))}</div>"]
         for d in DOMAINS:
             cells.append(f"<b>{e(r[d])}</b><div class='rationale'>{link(e(r[f'{d}_rationale']))}</div>")
