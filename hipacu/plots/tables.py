@@ -87,8 +87,8 @@ def summary_of_findings(sof: pd.DataFrame, *, ax=None, footnotes: str | None = "
         cells = []
         for c, w in zip(cols, widths):
             value = str(r[c]) if str(r[c]) else "\N{EM DASH}"
-            if c == "certainty":
-                value = f"{r['symbols']} {str(r['certainty']).capitalize()}" if r["certainty"] else "not assessable"
+            if c == "certainty":  # the symbols on a line of their own, in the certainty's colour
+                value = f"{r['symbols']}\n{str(r['certainty']).capitalize()}" if r["certainty"] else "not assessable"
             sup = superscript(marks.get(c, []))
             text = wrap(fig, value + (f" {sup}" if sup else ""), w - 3 * _PAD, fontsize=fontsize)
             cells.append(text)
@@ -148,9 +148,12 @@ def summary_of_findings(sof: pd.DataFrame, *, ax=None, footnotes: str | None = "
         else:
             cells, cert = payload
             for i, t in enumerate(cells):
-                colour = CERTAINTY_COLOURS.get(cert, PALETTE["black"]) if cols[i] == "certainty" else PALETTE["black"]
-                text(xs[i] + _PAD, -top - _PAD, t, color=PALETTE["black"] if colour == PALETTE["grey"] else colour
-                     if cols[i] == "certainty" else PALETTE["black"])
+                if cols[i] == "certainty" and cert in CERTAINTY_COLOURS and "\n" in t:
+                    symbols, rest = t.split("\n", 1)
+                    text(xs[i] + _PAD, -top - _PAD, symbols, color=CERTAINTY_COLOURS[cert])
+                    text(xs[i] + _PAD, -top - _PAD - line, rest)
+                else:
+                    text(xs[i] + _PAD, -top - _PAD, t)
             rule(-top - h, lw=0.3)
     rule(-table_h, lw=1.0)
     text(0, -table_h - 0.15, foot, fontsize=fontsize - 0.5)

@@ -302,7 +302,7 @@ def _row_notes(r: AnalysisResult, g: Grade, evidence: Evidence, effect_col: str,
             word = (_PUBLICATION_WORDS if j.domain == "publication_bias" else RATING_WORDS).get(j.rating, f"{j.rating:+d}")
             notes.append(("certainty", f"{j.domain.replace('_', ' ').capitalize()}: {word} "
                                        f"({'rated down ' + str(-j.rating) if j.rating else 'not rated down'}"
-                                       f"{', override' if j.override else ''}). {j.rationale}",
+                                       f"{', override' if j.override else ''}). {j.rationale[:1].upper() + j.rationale[1:]}",
                           _domain_source(j.domain, r, evidence, g)))
     if g.method_sensitive:
         notes.append(("certainty", g.method_note, "hipacu.review.grading.method_sensitivity (METHOD_PANEL)"))
