@@ -229,6 +229,13 @@ def _effect_text(result, q) -> str:
 # --------------------------------------------------------------------------- method sensitivity
 
 
+def _category_words(result, category: str) -> str:
+    """An effect category in words; without an MID "benefit" only means the side of no effect."""
+    if result.spec.mid is None and category in ("benefit", "harm"):
+        return f"{category} (no MID: judged against no effect)"
+    return CATEGORY_WORDS.get(category, str(category))
+
+
 @styled
 def method_sensitivity(result, panel: pd.DataFrame | None = None, *, ax=None, title: str | None = None):
     """The method-sensitivity panel of an analysis as a figure: the estimate and CI under each model
@@ -259,7 +266,7 @@ def method_sensitivity(result, panel: pd.DataFrame | None = None, *, ax=None, ti
             if r["category"] != panel.loc[panel["primary"], "category"].iloc[0]:
                 change.append("category")
         cells.append((str(r["label"]), f"{fmt_number(r['estimate'])} [{fmt_number(r['ci_low'])}, {fmt_number(r['ci_high'])}]",
-                      fmt_number(int(r["imprecision"]), "+d"), CATEGORY_WORDS.get(r["category"], str(r["category"])),
+                      fmt_number(int(r["imprecision"]), "+d"), _category_words(result, r["category"]),
                       ("changes " + " and ".join(change)) if change else ""))
     widths = [max(text_extent(fig, str(c), fontsize=FONT, weight="bold")[0] for c in col) + GAP
               for col in zip(heads, *cells)]
@@ -300,9 +307,11 @@ def method_sensitivity(result, panel: pd.DataFrame | None = None, *, ax=None, ti
             MEASURE_NAMES.get(result.spec.measure, result.spec.measure))
     ax.set_xlabel(f"{_capital(name)} ({100 * result.pooled.level:g}% CI)", fontsize=FONT)
     handles = [Line2D([], [], color=PALETTE["blue"], marker="D", ls="-", ms=5),
-               Line2D([], [], color=PALETTE["blue"], marker="o", ls="-", ms=5),
-               Line2D([], [], color=PALETTE["vermillion"], marker="o", ls="-", ms=5)]
-    names = ["the analysis as run", "same studies, another model or interval", "changes the imprecision rating or category"]
+               Line2D([], [], color=PALETTE["blue"], marker="o", ls="-", ms=5)]
+    names = ["the analysis as run", "same studies, another model or interval"]
+    if panel["differs"].any():
+        handles.append(Line2D([], [], color=PALETTE["vermillion"], marker="o", ls="-", ms=5))
+        names.append("changes the imprecision rating or category")
     if mids:
         handles.append(Line2D([], [], color=PALETTE["green"], lw=0.9, ls=":"))
         names.append(mid_label)
