@@ -1,12 +1,15 @@
 """``hipacu report``: run every analysis, execute every notebook, write an HTML report, for any
 evidence folder.
 
-The report folder holds ``index.html`` (title, question and citation from the folder's
-``topic.toml``; the claims and the evidence map when the folder has claims; the Summary of Findings;
-forest plots, funnel plots for analyses of at least 10 studies; risk of bias and treatment
-schedules where the folder has them; links to each notebook), one HTML page per executed notebook,
-and every figure as SVG and PNG under ``figures/``. Figures are byte-identical across runs (fixed
-SVG hash salt, no dates).
+The report folder holds ``index.html`` (title, question and the article's citation from the
+folder's ``topic.toml``; the claims and the evidence map when the folder has claims; the Summary of
+Findings with its sourced footnotes and the evidence profile; per analysis the forest plot, the
+pooled studies linked to their sources, the method-sensitivity figure (k >= 2), leave-one-out and
+cumulative estimates (k >= 3), the funnel plot (k >= 10) and published reviews beside hipacu's;
+risk of bias and treatment schedules where the folder has them; links to each notebook),
+``gallery.html`` (one figure of each type), one HTML page per executed notebook, and every figure
+as SVG and PNG under ``figures/``. Figures are byte-identical across runs (fixed SVG hash salt, no
+dates).
 
 Notebooks: those listed in ``topic.toml`` (``notebooks``, paths relative to the folder), or, when
 it lists none, the packaged template (:func:`template_path`) once for the folder. Each receives
@@ -63,7 +66,8 @@ class ReportResult:
     seconds: float
 
 
-def _figures(ev, results, claims, sof, out: Path) -> list[Path]:
+def _figures(ev, results, claims, sof, out: Path, grades=None) -> list[Path]:
+    """Every figure of the report, as SVG and PNG under ``out/figures`` (see the module docstring)."""
     import matplotlib
 
     matplotlib.use("Agg")  # the report writes files; it never opens windows
@@ -71,6 +75,7 @@ def _figures(ev, results, claims, sof, out: Path) -> list[Path]:
 
     import hipacu
     from hipacu import plots
+    from hipacu.review.grading import method_sensitivity
 
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +93,19 @@ def _figures(ev, results, claims, sof, out: Path) -> list[Path]:
         p = r.pooled
         if p is None:
             continue
-        keep(plots.forest(r, topic=ev.topic), f"forest_{aid}")
+        keep(plots.forest(r, topic=ev.topic, evidence=ev), f"forest_{aid}")
+        panel = method_sensitivity(r)
+        if len(panel):
+            keep(plots.method_sensitivity(r, panel), f"method_{aid}")
+        if r.k >= 3:
+            y, v = r.included["yi"].to_numpy(float), r.included["vi"].to_numpy(float)
+            labels = list(r.included["label"])
+            options = dict(method=p.method, test=r.test, labels=labels)
+            rate = r.spec.question == "frequency"
+            keep(plots.sensitivity(hipacu.leave_one_out(y, v, **options), hipacu.cumulative(y, v, **options), pooled=p,
+                                   measure=None if rate else r.spec.measure, display=r.display if rate else None,
+                                   xlabel=f"events per {r.spec.per:,.0f} (pooled, 95% CI)" if rate and r.spec.per else None),
+                 f"sensitivity_{aid}")
         if r.small_study.run:  # the analysis ran its small-study tests (k >= 10)
             contours = hipacu.funnel_contours(p.estimate, 1.1 * float(max(p.vi)) ** 0.5)
             keep(plots.funnel(p, contours, filled=r.small_study.trim_and_fill, measure=r.spec.measure),
@@ -97,6 +114,7 @@ def _figures(ev, results, claims, sof, out: Path) -> list[Path]:
     assessed = studies[(studies["design"] == "rct") & (studies["rob_overall"] != "not_assessed")]
     if len(assessed):
         keep(plots.risk_of_bias(assessed), "risk_of_bias")
+        keep(plots.risk_of_bias_summary(assessed), "risk_of_bias_summary")
     trials = studies[studies["design"] == "rct"]
     has_schedules = bool(trials[["sessions", "weeks"]].notna().all(axis=1).any())
     if has_schedules:
@@ -109,8 +127,9 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     """Run every analysis of ``evidence`` (the bundled folder by default), execute its notebooks (in
     parallel up to ``jobs``) with ``EVIDENCE`` set to the folder, and write the report to ``out``.
 
-    ``notebook_dir`` replaces the folder's notebooks by every ``*.ipynb`` in that directory (an
-    empty or absent directory: no notebooks).
+    The figures are drawn while the notebooks' kernels run (the kernels are separate processes, so
+    the two overlap). ``notebook_dir`` replaces the folder's notebooks by every ``*.ipynb`` in that
+    directory (an empty or absent directory: no notebooks).
 
     Raises
     ------
@@ -122,22 +141,16 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     from nbconvert import HTMLExporter
 
     from hipacu.evidence import load_evidence
-    from hipacu.report.page import index_html
+    from hipacu.report.page import gallery_html, index_html
     from hipacu.review.analysis import run_all
-    from hipacu.review.claims import grade_claims, summary_of_findings
+    from hipacu.review.claims import grade_claims
     from hipacu.review.grading import grade
+    from hipacu.review.sof import summary_of_findings
 
     t0 = time.perf_counter()
     out = Path(out)
     ev = load_evidence(evidence)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_all(ev)
-    log(f"analyses: {len(results)} run; {ev.summary()}")
-    grades = {aid: grade(r) for aid, r in results.items()}  # graded once, used by every page and figure
-    claims = grade_claims(ev, results, grades) if len(ev.claims) else None
-    sof = summary_of_findings(ev, results=results, grades=grades)
-    figures = _figures(ev, results, claims, sof, out)
-    log(f"figures: {len(figures)} files in {out / 'figures'}")
     nbs = notebooks(Path(notebook_dir)) if notebook_dir is not None else report_notebooks(ev)
     parameters = {"EVIDENCE": str(ev.path)}
     exporter = HTMLExporter()
@@ -157,7 +170,14 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     pages: list[tuple[str, str]] = []
     failure = None
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run, p) for p in nbs]
+        futures = [pool.submit(run, p) for p in nbs]  # the kernels start now; the figures are drawn meanwhile
+        results = run_all(ev)
+        log(f"analyses: {len(results)} run; {ev.summary()}")
+        grades = {aid: grade(r) for aid, r in results.items()}  # graded once, used by every page and figure
+        claims = grade_claims(ev, results, grades) if len(ev.claims) else None
+        sof = summary_of_findings(ev, results=results, grades=grades)
+        figures = _figures(ev, results, claims, sof, out, grades)
+        log(f"figures: {len(figures)} files in {out / 'figures'}")
         for f in futures:
             try:
                 pages.append(f.result())
@@ -167,7 +187,8 @@ def build_report(out: str | Path = "report", *, jobs: int = 2, evidence: str | P
     if failure is not None:
         raise failure
     index = out / "index.html"
-    index.write_text(index_html(ev, results, claims, sof, pages, figures), encoding="utf-8")
+    index.write_text(index_html(ev, results, claims, sof, pages, figures, grades), encoding="utf-8")
+    (out / "gallery.html").write_text(gallery_html(ev, figures), encoding="utf-8")
     secs = time.perf_counter() - t0
     log(f"report: {index} ({secs:.1f} s)")
     return ReportResult(out, index, tuple(out / p for _, p in pages), tuple(figures), secs)

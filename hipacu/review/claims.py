@@ -41,6 +41,7 @@ import pandas as pd
 from hipacu.evidence import Evidence, split_ids
 from hipacu.review.analysis import AnalysisResult, run_all
 from hipacu.review.grading import LEVELS, Grade, grade, method_sensitivity
+from hipacu.review.sof import sof_html, summary_of_findings  # moved to hipacu.review.sof; kept importable here
 
 __all__ = ["VERDICTS", "DIRECTIONS", "verdict_table", "table_verdict", "primary", "grade_claims",
            "summary_of_findings", "sof_html", "compare_with_reviews"]
@@ -341,57 +342,3 @@ def grade_claims(evidence: Evidence, results: dict[str, AnalysisResult] | None =
             "verdict": v, "reason": reason, "method_sensitive": sensitive, "method_note": note, "reviews": rv,
         })
     return pd.DataFrame(out)
-
-
-def _unit(r: AnalysisResult, evidence: Evidence | None) -> str:
-    if r.spec.question != "frequency":
-        return "participants"
-    if evidence is not None and len(r.included):
-        units = evidence.safety.set_index("safety_id").loc[list(r.included["row_id"]), "denominator_unit"].unique()
-        return " / ".join(str(u).replace("_", " ") for u in sorted(units))
-    return "units"
-
-
-def summary_of_findings(evidence: Evidence, analyses: list[str] | None = None,
-                        results: dict[str, AnalysisResult] | None = None,
-                        grades: dict[str, Grade] | None = None) -> pd.DataFrame:
-    """A Summary of Findings table, one row per analysis, in the layout GRADEpro prints.
-
-    Columns: ``outcome, analysis_id, comparison, participants_studies, effect, certainty, symbols,
-    statement, footnotes`` (footnotes list each domain rated down with its computed rationale;
-    denominators are named by their unit: participants, patients, treatments, treatment cycles).
-    """
-    results = run_all(evidence) if results is None else results
-    ids = list(results) if analyses is None else analyses
-    rows = []
-    for aid in ids:
-        r = results[aid]
-        g = grade(r) if grades is None else grades[aid]
-        notes = [f"{j.domain.replace('_', ' ')} ({j.rating:+d}{', override' if j.override else ''}): {j.rationale}"
-                 for j in g.judgements if j.rating != 0 or j.override]
-        if r.implausible_labels:
-            notes.append(f"numbers flagged implausible: {', '.join(r.implausible_labels)}")
-        if g.method_sensitive:
-            notes.append(g.method_note)
-        rows.append({
-            "outcome": r.spec.outcome_label, "analysis_id": aid,
-            "comparison": f"{r.spec.intervention} vs {r.spec.comparator}",
-            "participants_studies": f"{r.participants:,} {_unit(r, evidence)} ({r.k} {'study' if r.k == 1 else 'studies'})",
-            "effect": r.effect_text(), "certainty": g.certainty.replace("_", " "), "symbols": g.symbols,
-            "statement": g.statement, "footnotes": " | ".join(notes),
-        })
-    return pd.DataFrame(rows)
-
-
-def sof_html(sof: pd.DataFrame) -> str:
-    """The Summary of Findings table as a self-contained HTML table."""
-    import html
-
-    head = ("<tr><th>Outcome</th><th>Comparison</th><th>Participants (studies)</th><th>Effect (95% CI)</th>"
-            "<th>Certainty</th><th>What happens</th><th>Footnotes</th></tr>")
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
-            r["outcome"], r["comparison"], r["participants_studies"], r["effect"], f"{r['symbols']} {r['certainty']}",
-            r["statement"], r["footnotes"])) + "</tr>"
-        for _, r in sof.iterrows())
-    return f'<table class="sof"><thead>{head}</thead><tbody>{body}</tbody></table>'

@@ -67,7 +67,7 @@ from hipacu.review.analysis import RATIO_MEASURES, AnalysisResult
 
 __all__ = ["Rule", "RULES", "DOMAINS", "LEVELS", "SYMBOLS", "Judgement", "Grade", "grade", "Context", "context",
            "rules_frame", "rules_markdown", "effect_category", "categories", "optimal_information_size", "cioms_band", "CIOMS_BANDS",
-           "method_sensitivity", "METHOD_PANEL", "start_level"]
+           "method_sensitivity", "METHOD_PANEL", "start_level", "mid_on_analysis_scale"]
 
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 LEVELS = {4: "high", 3: "moderate", 2: "low", 1: "very_low"}
@@ -124,6 +124,12 @@ def _thresholds(r: AnalysisResult) -> float | None:
     if r.spec.measure in RATIO_MEASURES:
         return abs(math.log(mid)) if mid != 1 else None
     return float(mid)
+
+
+def mid_on_analysis_scale(r: AnalysisResult) -> float | None:
+    """The decision threshold the effect categories use: the MID on the analysis scale (``|log MID|``
+    for ratio measures), or None when the analysis declares no MID (read-only; for figures)."""
+    return _thresholds(r)
 
 
 def _category_of(value: float, mid: float | None, lower_is_better: bool | None) -> str:

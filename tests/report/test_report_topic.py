@@ -113,3 +113,21 @@ def test_report_on_a_folder_that_is_not_there_prints_the_problem_and_exits_1(tmp
     err = capsys.readouterr().err
     assert str(missing) in err and "is not a folder" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_index_cites_the_article_with_publisher_date_and_a_link(index):
+    art = hipacu.load_evidence(BCG).topic.article
+    cite = re.search(r"<p class='citation'>(.*?)</p>", index, flags=re.DOTALL).group(1)
+    assert f"<cite>{html.escape(art.title)}</cite>" in cite and html.escape(art.publisher) in cite and art.date in cite
+    assert f"<a href='{art.url}'>" in cite and "not recorded" not in cite
+
+
+def test_the_summary_of_findings_gives_the_absolute_effect_per_1000_and_its_assumed_risk(index):
+    ev = hipacu.load_evidence(BCG)
+    sof = hipacu.summary_of_findings(ev)
+    row = sof.iloc[0]
+    tr = re.search(r"<tr id='sof-bcg_tb'[^>]*>(.*?)</tr>", index, flags=re.DOTALL).group(1)
+    for col in ("risk_comparator", "risk_intervention", "risk_difference", "relative_effect"):
+        assert html.escape(row[col]) in tr and "per 1,000" in row["risk_difference"] + row["risk_comparator"]
+    note = next(f for f in row["footnotes"] if f.column == "risk_comparator")
+    assert html.escape(note.text) in index
