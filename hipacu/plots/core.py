@@ -171,7 +171,16 @@ def effect_header(measure: str | None, pooled=None, test: str | None = None) -> 
     method = getattr(pooled, "method", "") or ""
     test = test or getattr(pooled, "test", "") or ("knha" if getattr(pooled, "knha", False) else "z")
     interval = {"knha": ", HK", "adhoc": ", HK ad hoc", "t": ", t"}.get(test, "")
-    model = "IV, fixed" if method == "FE" else f"IV, random ({method}{interval})"
+    if method == "bayes":
+        model = "Bayesian, random"
+        level = f"{100 * getattr(pooled, 'level', 0.95):g}% CrI"
+    elif method == "exact":
+        model = "exact, common effect"
+    elif hasattr(pooled, "nagq"):  # a GLMM (metafor rma.glmm)
+        kind = getattr(pooled, "model", "") if getattr(pooled, "measure", "") in ("OR", "IRR") else ""
+        model = f"GLMM, {'fixed' if method in ('EE', 'FE') else 'random'} ({kind + ', ' if kind else ''}{method})"
+    else:
+        model = "IV, fixed" if method == "FE" else f"IV, random ({method}{interval})"
     return f"{name}\n{model}, {level}"
 
 

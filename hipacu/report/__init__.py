@@ -100,14 +100,17 @@ def _figures(ev, results, claims, sof, out: Path, grades=None) -> list[Path]:
         if r.k >= 3:
             y, v = r.included["yi"].to_numpy(float), r.included["vi"].to_numpy(float)
             labels = list(r.included["label"])
-            options = dict(method=p.method, test=r.test, labels=labels)
+            # leave-one-out and cumulative refits use the normal model: REML with the analysis's interval, or
+            # Wald for a GLMM or Bayesian analysis (whose own refits are not batched)
+            options = dict(method=p.method if r.model == "rma" else "REML", test=r.test if r.model == "rma" else "z",
+                           labels=labels)
             rate = r.spec.question == "frequency"
             keep(plots.sensitivity(hipacu.leave_one_out(y, v, **options), hipacu.cumulative(y, v, **options), pooled=p,
                                    measure=None if rate else r.spec.measure, display=r.display if rate else None,
                                    xlabel=f"events per {r.spec.per:,.0f} (pooled, 95% CI)" if rate and r.spec.per else None),
                  f"sensitivity_{aid}")
         if r.small_study.run:  # the analysis ran its small-study tests (k >= 10)
-            contours = hipacu.funnel_contours(p.estimate, 1.1 * float(max(p.vi)) ** 0.5)
+            contours = hipacu.funnel_contours(p.estimate, 1.1 * float(r.included["vi"].max()) ** 0.5)
             keep(plots.funnel(p, contours, filled=r.small_study.trim_and_fill, measure=r.spec.measure),
                  f"funnel_{aid}")
     studies = ev.studies
