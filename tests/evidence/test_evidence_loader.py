@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 
 import hipacu
 from hipacu.evidence import COLUMNS, EvidenceError, Problem, load_evidence, validate
-from evidence_fixture import ANALYSES, CLAIM, CONTRAST, OUTCOME, REVIEW, REVIEW_RESULT, SAFETY, STUDY, make_folder, write_table
+from evidence_fixture import (
+    ANALYSES, CLAIM, CONTRAST, CONTRAST_STUDY, COPIED_FROM, OUTCOME, REVIEW, REVIEW_RESULT, SAFETY, SAFETY_STUDY, STUDY,
+    make_folder, write_table,
+)
 
 
 def test_bundled_evidence_validates():
@@ -38,8 +41,9 @@ def test_bundled_evidence_lists_the_six_cochrane_hip_oa_trials_with_their_data_s
 
 def test_valid_fixture_folder_loads(tmp_path):
     ev = load_evidence(make_folder(tmp_path))
-    assert ev.summary().startswith("2 studies (2 with usable numbers), 2 outcome rows")
-    assert ev.analysis("sham_pain").mid == 15.0
+    assert ev.summary().startswith("4 studies (")
+    assert "2 outcome rows, 1 safety rows" in ev.summary()
+    assert ev.analysis("sham_opioid").mid == 0.5
 
 
 def _problems(tmp_path, **changes) -> list[Problem]:
@@ -74,12 +78,12 @@ BROKEN = {
         [Problem("outcomes.csv", 2, "sd2", "-11.0 must be > 0")],
     ),
     "events exceed total": (
-        dict(outcomes_csv=[dict(OUTCOME, form="events", events1="25", events2="3"), CONTRAST]), None,
-        [Problem("outcomes.csv", 2, "events1", "25 events exceed n1 = 20; need events <= n")],
+        dict(outcomes_csv=[dict(OUTCOME, form="events", events1="3", events2="30"), CONTRAST]), None,
+        [Problem("outcomes.csv", 2, "events2", "30 events exceed n2 = 25; need events <= n")],
     ),
     "CI not containing estimate": (
-        dict(outcomes_csv=[OUTCOME, dict(CONTRAST, estimate="3")]), None,
-        [Problem("outcomes.csv", 3, "estimate", "CI -11 to 1 does not contain the estimate 3; need ci_low <= estimate <= ci_high")],
+        dict(outcomes_csv=[OUTCOME, dict(CONTRAST, estimate="5")]), None,
+        [Problem("outcomes.csv", 3, "estimate", "CI -9 to 3.6 does not contain the estimate 5; need ci_low <= estimate <= ci_high")],
     ),
     "unknown study id": (
         dict(outcomes_csv=[OUTCOME, dict(CONTRAST, study_id="Nobody1999")]), None,
@@ -87,8 +91,8 @@ BROKEN = {
     ),
     "duplicate key": (
         dict(outcomes_csv=[OUTCOME, dict(CONTRAST, outcome_id=OUTCOME["outcome_id"])]), None,
-        [Problem("outcomes.csv", 2, "outcome_id", "duplicate key 'Trial2020.pain.w8'; each outcome_id must be unique"),
-         Problem("outcomes.csv", 3, "outcome_id", "duplicate key 'Trial2020.pain.w8'; each outcome_id must be unique")],
+        [Problem("outcomes.csv", 2, "outcome_id", "duplicate key 'Usichenko2005.opioid.h36'; each outcome_id must be unique"),
+         Problem("outcomes.csv", 3, "outcome_id", "duplicate key 'Usichenko2005.opioid.h36'; each outcome_id must be unique")],
     ),
     "missing source URL": (
         dict(safety_csv=[dict(SAFETY, source_url="")]), None,
@@ -99,7 +103,7 @@ BROKEN = {
         [Problem("reviews.csv", 2, "source_url", "'Cochrane library' must be a URL starting with http:// or https://")],
     ),
     "unknown enum value": (
-        dict(studies_csv=[dict(STUDY, design="RCT"), REVIEW]), None,
+        dict(studies_csv=[dict(STUDY, design="RCT"), CONTRAST_STUDY, REVIEW, SAFETY_STUDY]), None,
         [Problem("studies.csv", 2, "design", "'RCT' is not allowed; allowed: rct, quasi_randomised, non_randomised, "
                                              "prospective_cohort, retrospective_cohort, observational, case_series, "
                                              "survey, systematic_review, mechanistic, protocol")],
@@ -109,36 +113,36 @@ BROKEN = {
         [Problem("claims.csv", None, None, f"file is empty; expected a header row with: {', '.join(COLUMNS['claims.csv'])}")],
     ),
     "non-UTF-8 bytes": (
-        dict(), lambda p: (p / "claims.csv").write_bytes((p / "claims.csv").read_bytes().replace(b"little", b"l\xe9ttle")),
+        dict(), lambda p: (p / "claims.csv").write_bytes((p / "claims.csv").read_bytes().replace(b"help", b"h\xe9lp")),
         [Problem("claims.csv", 2, None, "is not UTF-8 (byte 0xe9 at offset {offset}); save the file as UTF-8")],
     ),
     "claim pointing at a missing analysis": (
-        dict(claims_csv=[dict(CLAIM, analyses="sham_pain;nowhere")]), None,
+        dict(claims_csv=[dict(CLAIM, analyses="sham_opioid;nowhere")]), None,
         [Problem("claims.csv", 2, "analyses", "unknown analysis 'nowhere'; not in analyses.toml")],
     ),
     "analysis naming a missing row": (
-        dict(analyses_toml=ANALYSES.replace('rows = ["Trial2020.pain.w8"]', 'rows = ["Trial2020.pain.w99"]')), None,
-        [Problem("analyses.toml", None, "sham_pain.rows", "unknown row 'Trial2020.pain.w99'; not in outcomes.csv")],
+        dict(analyses_toml=ANALYSES.replace('rows = ["Usichenko2005.opioid.h36"]', 'rows = ["Usichenko2005.opioid.h99"]')), None,
+        [Problem("analyses.toml", None, "sham_opioid.rows", "unknown row 'Usichenko2005.opioid.h99'; not in outcomes.csv")],
     ),
     "analysis with unknown measure": (
-        dict(analyses_toml=ANALYSES.replace('measure = "MD"', 'measure = "HR"')), None,
-        [Problem("analyses.toml", None, "sham_pain.measure", "'HR' is not allowed; allowed: SMD, MD, ROM, RR, OR, RD, PLO, IRLN")],
+        dict(analyses_toml=ANALYSES.replace('measure = "SMD"', 'measure = "HR"')), None,
+        [Problem("analyses.toml", None, "sham_opioid.measure", "'HR' is not allowed; allowed: SMD, MD, ROM, RR, OR, RD, PLO, IRLN")],
     ),
     "override without a reason": (
         dict(analyses_toml=ANALYSES + '[[analysis.override]]\ndomain = "imprecision"\nrating = -1\n'), None,
-        [Problem("analyses.toml", None, "sham_pain.override.reason", "an override needs a reason")],
+        [Problem("analyses.toml", None, "sham_opioid.override.reason", "an override needs a reason")],
     ),
     "MID without a source": (
-        dict(analyses_toml=ANALYSES.replace('mid_source = "a source"\n', "")), None,
-        [Problem("analyses.toml", None, "sham_pain.mid_source", "a minimal important difference needs its source")],
+        dict(analyses_toml="\n".join(x for x in ANALYSES.splitlines() if not x.startswith("mid_source"))), None,
+        [Problem("analyses.toml", None, "sham_opioid.mid_source", "a minimal important difference needs its source")],
     ),
     "invalid TOML": (
         dict(analyses_toml="[[analysis]\nid = 1"), None,
         [Problem("analyses.toml", None, None, "is not valid TOML: {tomllib}")],
     ),
     "review result from a study that is not a review": (
-        dict(reviews_csv=[dict(REVIEW_RESULT, study_id="Trial2020")]), None,
-        [Problem("reviews.csv", 2, "study_id", "'Trial2020' has design 'rct' in studies.csv; review results need 'systematic_review'")],
+        dict(reviews_csv=[dict(REVIEW_RESULT, study_id="Usichenko2005")]), None,
+        [Problem("reviews.csv", 2, "study_id", "'Usichenko2005' has design 'rct' in studies.csv; review results need 'systematic_review'")],
     ),
     "bad boolean": (
         dict(outcomes_csv=[dict(OUTCOME, lower_is_better="yes"), CONTRAST]), None,
@@ -193,7 +197,7 @@ def test_validate_cli_summarises_a_valid_folder_and_exits_0(tmp_path):
     out = subprocess.run([sys.executable, "-m", "hipacu.cli", "validate", str(make_folder(tmp_path))],
                          capture_output=True, text=True)
     assert out.returncode == 0
-    assert "valid; 2 studies" in out.stdout
+    assert "valid; 4 studies" in out.stdout
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -240,9 +244,31 @@ def test_the_data_dictionary_documents_every_column_and_analysis_key():
 
 
 def test_quasi_randomised_allocation_must_be_judged_high_risk_in_the_randomisation_domain(tmp_path):
-    folder = make_folder(tmp_path, studies_csv=[dict(STUDY, design="quasi_randomised", rob_randomisation="low"), REVIEW])
+    folder = make_folder(tmp_path, studies_csv=[dict(STUDY, design="quasi_randomised", rob_randomisation="low"), CONTRAST_STUDY,
+                                                REVIEW, SAFETY_STUDY])
     _, problems = validate(folder)
     assert [p.column for p in problems] == ["rob_randomisation"]
     assert "contradicts design 'quasi_randomised'" in problems[0].message
-    ok = make_folder(tmp_path / "ok", studies_csv=[dict(STUDY, design="quasi_randomised", rob_randomisation="high"), REVIEW])
+    ok = make_folder(tmp_path / "ok", studies_csv=[dict(STUDY, design="quasi_randomised", rob_randomisation="high"),
+                                                    CONTRAST_STUDY, REVIEW, SAFETY_STUDY])
     assert validate(ok)[1] == []
+
+
+def test_the_fixture_rows_are_the_bundled_sourced_rows():
+    import evidence_fixture
+
+    bundled = load_evidence()
+    tables = {"studies.csv": bundled.studies, "outcomes.csv": bundled.outcomes, "safety.csv": bundled.safety,
+              "reviews.csv": bundled.reviews, "claims.csv": bundled.claims}
+    for table, key, names in COPIED_FROM:
+        for name in names:
+            row = getattr(evidence_fixture, name)
+            src = tables[table].set_index(key).loc[row[key]]
+            for col, value in row.items():
+                if col in (key, "analysis_id", "analyses"):  # the fixture points them at its own analysis
+                    continue
+                got = src[col]
+                want = type(got)(value) if isinstance(got, (int, float)) and not isinstance(got, bool) else value
+                if isinstance(got, bool) or str(got) in ("True", "False"):
+                    want, got = str(value).lower(), str(got).lower()
+                assert got == want, f"{name}.{col}: fixture {value!r}, bundled {src[col]!r}"

@@ -66,16 +66,16 @@ def test_an_analysis_that_can_pool_none_of_its_rows_is_a_validation_problem(tmp_
     folder = make_folder(tmp_path / "b", outcomes_csv=[events], analyses_toml=toml)
     ev, problems = validate(folder)
     assert ev is None
-    assert problems == [Problem("analyses.toml", None, "sham_pain.measure",
-                                "analysis 'sham_pain' pools SMD, but none of its rows can give SMD (Trial2020.pain.w8: "
+    assert problems == [Problem("analyses.toml", None, "sham_opioid.measure",
+                                "analysis 'sham_opioid' pools SMD, but none of its rows can give SMD (Usichenko2005.opioid.h36: "
                                 "event counts (RR, OR or RD)); change the measure or the rows")]
 
 
 def test_a_safety_analysis_needs_a_single_group_measure(tmp_path):
     toml = (Path(make_folder(tmp_path / "a")) / "analyses.toml").read_text(encoding="utf-8").replace(
-        'table = "outcomes"', 'table = "safety"').replace('["Trial2020.pain.w8"]', '["Trial2020.serious"]')
+        'table = "outcomes"', 'table = "safety"').replace('["Usichenko2005.opioid.h36"]', '["Zhao2011.serious"]')
     ev, problems = validate(make_folder(tmp_path / "b", analyses_toml=toml))
-    assert [p.column for p in problems] == ["sham_pain.measure"]
+    assert [p.column for p in problems] == ["sham_opioid.measure"]
     assert "cannot be computed from safety rows" in problems[0].message
 
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from evidence_fixture import ANALYSES, CLAIM, OUTCOME, STUDY, make_folder
+from evidence_fixture import STUDY, make_folder
 from hipacu.evidence import Override, load_evidence
 from hipacu.review.analysis import interval_rule, run_analysis
 from hipacu.review.claims import VERDICTS, grade_claims, sof_html, summary_of_findings
@@ -150,36 +150,60 @@ def test_interval_rule_by_number_of_studies():
 
 
 # ---- constructed analyses with a known grade
+#
+# These are hypothetical trials built to sit where a rule must give a known answer; they are inputs to the
+# rule logic, labelled as such in every row, not evidence (the sourced fixture is tests/evidence_fixture.py).
+
+HYPOTHETICAL = "hypothetical trial constructed for a GRADE rule test; not evidence"
+HYPOTHETICAL_URL = "https://example.org/hypothetical-trial"
+SCENARIO_TOML = '''
+[[analysis]]
+id = "scenario"
+title = "Hypothetical trials, pain"
+table = "outcomes"
+rows = [ROWS]
+measure = "MD"
+outcome_label = "Pain"
+population = "the question's population"
+intervention = "Real acupuncture"
+comparator = "sham"
+comparison = "sham"
+conditions = ["scenario_condition"]
+mid = MID
+mid_source = "hypothetical threshold of the scenario"
+'''
 
 
 def _trial(i: int, rob: str, n: int, mean1: float, sd: float = 10.0) -> tuple[dict, dict]:
     sid = f"T{i:02d}"
-    study = dict(STUDY, study_id=sid, label=f"Trial {i}", rob_randomisation=rob, rob_deviations=rob,
-                 rob_missing=rob, rob_measurement=rob, rob_reporting=rob, rob_overall=rob)
-    row = dict(OUTCOME, outcome_id=f"{sid}.pain", study_id=sid, n1=str(n), n2=str(n), mean1=str(mean1),
-               sd1=str(sd), mean2="50", sd2=str(sd))
+    study = dict(study_id=sid, label=f"Hypothetical {i}", citation=HYPOTHETICAL, design="rct",
+                 condition="scenario_condition", comparison="sham", intervention="manual", data_status="usable",
+                 rob_randomisation=rob, rob_deviations=rob, rob_missing=rob, rob_measurement=rob, rob_reporting=rob,
+                 rob_overall=rob, rob_source="not_applicable", source_url=HYPOTHETICAL_URL, locator="none")
+    row = dict(outcome_id=f"{sid}.pain", study_id=sid, outcome="pain", measure="pain score", lower_is_better="true",
+               timepoint_label="end of treatment", comparison="sham", arm1="real", arm2="sham", form="arm",
+               value_type="final", population="itt", n1=str(n), n2=str(n), mean1=str(mean1), sd1=str(sd), mean2="50",
+               sd2=str(sd), as_printed=HYPOTHETICAL, source_url=HYPOTHETICAL_URL, locator="none")
     return study, row
 
 
 def _folder(tmp_path, trials, mid="5.0"):
     studies = [t[0] for t in trials]
     rows = [t[1] for t in trials]
-    toml = ANALYSES.replace('rows = ["Trial2020.pain.w8"]', "rows = [" + ", ".join(f'"{r["outcome_id"]}"' for r in rows) + "]")
-    toml = toml.replace("mid = 15.0", f"mid = {mid}")
-    toml += 'comparison = "sham"\nconditions = ["hip_oa"]\n'
+    toml = SCENARIO_TOML.replace("ROWS", ", ".join(f'"{r["outcome_id"]}"' for r in rows)).replace("MID", mid)
     return load_evidence(make_folder(tmp_path, studies_csv=studies, outcomes_csv=rows, safety_csv=[], reviews_csv=[],
-                                     claims_csv=[CLAIM], analyses_toml=toml))
+                                     claims_csv=[], analyses_toml=toml))
 
 
 def test_large_consistent_precise_low_risk_set_is_high_certainty(tmp_path):
     trials = [_trial(i, "low", 100 + 10 * i, 40.0 + (i % 3) * 0.5) for i in range(12)]
-    g = grade(run_analysis(_folder(tmp_path, trials), "sham_pain"))
+    g = grade(run_analysis(_folder(tmp_path, trials), "scenario"))
     assert g.certainty == "high", g.summary()
     assert g.statement.startswith("Real acupuncture") or "reduces" in g.statement
 
 
 def test_single_small_high_risk_trial_is_very_low_certainty(tmp_path):
-    g = grade(run_analysis(_folder(tmp_path, [_trial(1, "high", 15, 45.0)]), "sham_pain"))
+    g = grade(run_analysis(_folder(tmp_path, [_trial(1, "high", 15, 45.0)]), "scenario"))
     assert g.certainty == "very_low"
     assert g.statement.startswith("The evidence is very uncertain")
     assert g.judgement("risk_of_bias").rating == -2 and g.judgement("imprecision").rating == -2
@@ -188,9 +212,9 @@ def test_single_small_high_risk_trial_is_very_low_certainty(tmp_path):
 def test_override_replaces_the_domain_and_keeps_the_computed_rating(tmp_path):
     trials = [_trial(i, "low", 100, 40.0) for i in range(3)]
     ev = _folder(tmp_path, trials)
-    spec = dataclasses.replace(ev.analysis("sham_pain"), overrides=(Override("imprecision", -1, "a reason"),))
+    spec = dataclasses.replace(ev.analysis("scenario"), overrides=(Override("imprecision", -1, "a reason"),))
     ev = dataclasses.replace(ev, analyses=(spec,))
-    j = grade(run_analysis(ev, "sham_pain")).judgement("imprecision")
+    j = grade(run_analysis(ev, "scenario")).judgement("imprecision")
     assert j.override and j.rating == -1 and j.computed_rating == 0 and "a reason" in j.rationale
 
 
@@ -199,7 +223,7 @@ def test_statement_wording_follows_certainty(tmp_path, level, phrase):
     from hipacu.review.grading import statement
 
     trials = [_trial(i, "low", 100, 40.0) for i in range(3)]
-    r = run_analysis(_folder(tmp_path, trials), "sham_pain")
+    r = run_analysis(_folder(tmp_path, trials), "scenario")
     assert phrase in statement(r, level)
 
 
