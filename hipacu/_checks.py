@@ -7,6 +7,7 @@ Nothing here clips, drops or replaces a value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 
 __all__ = ["as_1d", "check_same_length", "check_choice", "check_level", "check_flag", "check_model_options",
            "frozen_array", "format_p", "format_p_text", "two_by_two", "check_test",
-           "TESTS", "PI_METHODS"]
+           "TESTS", "PI_METHODS", "check_number"]
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -85,6 +86,18 @@ def check_same_length(**arrays: np.ndarray) -> int:
         listing = ", ".join(f"{n} has {k}" for n, k in lengths.items())
         raise ValueError(f"arguments must have one value per study; {listing}")
     return next(iter(lengths.values()))
+
+
+def check_number(value: Any, name: str, *, positive: bool = False) -> float:
+    """One finite number (``> 0`` with ``positive``), or ``ValueError`` naming the argument and what is allowed."""
+    need = "a finite number > 0" if positive else "a finite number"
+    try:
+        x = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be {need}") from exc
+    if not math.isfinite(x) or (positive and x <= 0):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be {need}")
+    return x
 
 
 def check_choice(value: Any, name: str, allowed: Iterable[str]) -> str:

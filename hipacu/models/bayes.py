@@ -43,7 +43,7 @@ import numpy as np
 from scipy import optimize, special
 
 from hipacu._checks import as_1d, check_choice, check_level, check_same_length, frozen_array
-from hipacu.exceptions import ConvergenceWarning
+from hipacu.exceptions import ConvergenceWarning, user_stacklevel
 from hipacu.models import priors as _priors
 from hipacu.models.priors import MuNormal, TauPrior, half_normal
 
@@ -1114,7 +1114,7 @@ def _check_priors(tau_prior, mu_prior):
 def _warn_unconverged(conv: np.ndarray) -> None:
     if not np.all(conv):
         warnings.warn(f"the numerical integration did not meet its accuracy checks in {int((~conv).sum())} "
-                      "analysis(es); see the 'converged' field", ConvergenceWarning, stacklevel=3)
+                      "analysis(es); see the 'converged' field", ConvergenceWarning, stacklevel=user_stacklevel())
 
 
 def bayes(yi, vi=None, *, sei=None, tau_prior: TauPrior | str = DEFAULT_TAU_PRIOR, mu_prior: MuNormal | None = None,

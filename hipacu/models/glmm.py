@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 import warnings
 from dataclasses import dataclass, fields
 
@@ -88,7 +87,7 @@ from hipacu._checks import (
     format_p,
     frozen_array,
 )
-from hipacu.exceptions import ConvergenceWarning
+from hipacu.exceptions import ConvergenceWarning, user_stacklevel
 from hipacu.models._stats import critical_value, q_pval, wald
 
 __all__ = [
@@ -137,14 +136,6 @@ def _pval_text(p: float) -> str:
     """``p-val < .0001`` or ``p-val = 0.0224``, as metafor prints it."""
     s = format_p(p)
     return "p-val " + (s if s.startswith("<") else "= " + s)
-
-
-def _stacklevel() -> int:
-    """``stacklevel`` that points a warning at the first caller outside hipacu."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("hipacu"):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 # =========================================================================== families
@@ -1173,7 +1164,7 @@ def glmm(*, measure, events=None, total=None, exposure=None,
         warnings.warn(f"glmm({measure}, {model}, {method}): Newton's method did not converge in {iterations} "
                       "iterations; the result holds the last iterate (converged=False). An infinite estimate "
                       "(e.g. no events in one arm of every study) is the usual cause.",
-                      ConvergenceWarning, stacklevel=_stacklevel())
+                      ConvergenceWarning, stacklevel=user_stacklevel())
 
     cov = _covariance_global(*hess)
     nt = prob.nt

@@ -30,6 +30,8 @@ from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
+
+from hipacu._checks import check_number
 from scipy import special
 
 __all__ = [
@@ -74,24 +76,11 @@ ROVER2020 = "Röver C (2020), J Stat Softw 93(6), doi:10.18637/jss.v093.i06"
 
 
 def _check_positive(value, name: str) -> float:
-    """A finite number > 0, or ``ValueError`` naming the argument and what is allowed."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number > 0") from exc
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number > 0")
-    return x
+    return check_number(value, name, positive=True)
 
 
 def _check_finite(value, name: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number") from exc
-    if not math.isfinite(x):
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number")
-    return x
+    return check_number(value, name)
 
 
 def _arr(tau) -> np.ndarray:
