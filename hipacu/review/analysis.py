@@ -257,13 +257,6 @@ class AnalysisResult:
         label = {"PLO": f"per {self.spec.per:g}" if self.spec.per else "proportion"}.get(self.spec.measure, self.spec.measure)
         return f"{label} {est:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
 
-    def favours_intervention(self, value: float) -> bool | None:
-        """Whether an effect value (on the pooled scale) favours the intervention."""
-        if self.lower_is_better is None or self.spec.question == "frequency":
-            return None
-        null = 0.0
-        return bool(value < null) if self.lower_is_better else bool(value > null)
-
     def study_table(self) -> pd.DataFrame:
         """Per-study rows for a forest plot: ``label, n, estimate, ci_low, ci_high, weight, rob_overall``,
         on the reporting scale, with Wald CIs ``yi ± z sqrt(vi)`` at the pooled result's level."""
@@ -294,32 +287,6 @@ class AnalysisResult:
         knha = self.test in ("knha", "adhoc")
         yi, vi = self.included["yi"].to_numpy(float), self.included["vi"].to_numpy(float)
         return groups, subgroup_test(yi, vi, groups, method=self.spec.method, tau2=tau2, knha=knha)
-
-    def favours_label(self) -> str:
-        """Which side of the axis favours the intervention, for axis labels."""
-        if self.spec.question == "frequency":
-            return f"events per {self.spec.per:g}" if self.spec.per else "proportion"
-        if self.lower_is_better is None:
-            return "direction unknown"
-        left, right = ("intervention", "comparator") if self.lower_is_better else ("comparator", "intervention")
-        names = {"intervention": self.spec.intervention.split(" plus ")[0].lower(), "comparator": self.spec.comparator.lower()}
-        return f"<- favours {names[left]}  |  favours {names[right]} ->"
-
-    def scaled_effect(self) -> tuple[float, float, float]:
-        """``(ci_low, estimate, ci_high)`` in units of the decision threshold, for the evidence map:
-        effects divided by the MID (negative = favours the intervention); rates as
-        ``log10(rate / threshold)`` (negative = below the threshold)."""
-        p = self.pooled
-        if p is None:
-            return (np.nan, np.nan, np.nan)
-        vals = (p.ci_low, p.estimate, p.ci_high)
-        if self.spec.question == "frequency":
-            thr = self.spec.threshold or 1.0
-            return tuple(float(np.log10(self.display(v) / thr)) for v in vals)  # type: ignore[return-value]
-        unit = self.spec.mid if self.spec.mid else max(abs(p.estimate), 1e-12)
-        sign = 1.0 if self.lower_is_better in (True, None) else -1.0
-        out = sorted(sign * v / unit for v in vals)
-        return out[0], sign * p.estimate / unit, out[2]
 
     def to_frame(self) -> pd.DataFrame:
         """One row: analysis id, k, participants, estimate, CI, tau², I² (NaN when nothing pooled)."""
