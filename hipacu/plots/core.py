@@ -187,6 +187,19 @@ def effect_header(measure: str | None, pooled=None, test: str | None = None) -> 
 # --------------------------------------------------------------------------- the forest engine
 
 
+def _group_spans(columns) -> list[tuple[int, int]]:
+    """``(first, last)`` index of each run of adjacent columns sharing a group head (columns without one skipped)."""
+    spans, i = [], 0
+    while i < len(columns):
+        j = i
+        while j + 1 < len(columns) and columns[j + 1].group and columns[j + 1].group == columns[i].group:
+            j += 1
+        if columns[i].group:
+            spans.append((i, j))
+        i = j + 1
+    return spans
+
+
 @dataclass(frozen=True)
 class TextColumn:
     """A text column of a forest plot, left of the effect: its head, an optional group head spanning
@@ -341,17 +354,11 @@ def draw_forest(ax, table: pd.DataFrame, *, pooled=None, show: Callable[[float],
             cells += list(sub_eff.values()) + [pi_text]
         widths.append(max(extent(t, bold=True) for t in cells if t is not None) + GAP)
     # a group head wider than its columns widens the last of them
-    i = 0
-    while i < len(left):
-        j = i
-        while j + 1 < len(left) and left[j + 1].group and left[j + 1].group == left[i].group:
-            j += 1
-        if left[i].group:
-            need = extent(left[i].group, bold=True) + GAP
-            have = sum(widths[i:j + 1])
-            if need > have:
-                widths[j] += need - have
-        i = j + 1
+    for i, j in _group_spans(left):
+        need = extent(left[i].group, bold=True) + GAP
+        have = sum(widths[i:j + 1])
+        if need > have:
+            widths[j] += need - have
     left_total = sum(widths) + GAP
     rob_w = 0.22
     right_total = (GAP + rob_w * len(rob.keys)) if rob is not None else 0.0
@@ -385,17 +392,10 @@ def draw_forest(ax, table: pd.DataFrame, *, pooled=None, show: Callable[[float],
     # heads
     for ci, c in enumerate(left):
         put(ci, y[1], c.header, bold=True)
-    i = 0
-    while i < len(left):
-        j = i
-        while j + 1 < len(left) and left[j + 1].group and left[j + 1].group == left[i].group:
-            j += 1
-        if left[i].group:
-            centre = (xs[i] + xs[j] + widths[j] - GAP) / 2 if i != j or left[i] is not eff_col else xs[i] + widths[i] - GAP
-            ha = "center" if i != j or left[i] is not eff_col else "right"
-            ax.text(0, y[0], left[i].group, transform=at(ax, centre), ha=ha, va="center", fontsize=FONT,
-                    fontweight="bold")
-        i = j + 1
+    for i, j in _group_spans(left):
+        centre = (xs[i] + xs[j] + widths[j] - GAP) / 2 if i != j or left[i] is not eff_col else xs[i] + widths[i] - GAP
+        ha = "center" if i != j or left[i] is not eff_col else "right"
+        ax.text(0, y[0], left[i].group, transform=at(ax, centre), ha=ha, va="center", fontsize=FONT, fontweight="bold")
     ax.text(0.5, y[0], head1, transform=_axes_x_data_y(ax), ha="center", va="center", fontsize=FONT, fontweight="bold")
     ax.text(0.5, y[1], head2, transform=_axes_x_data_y(ax), ha="center", va="center", fontsize=FONT, fontweight="bold")
     rule_y = y[1] - 0.5

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from hipacu.review.sof import footnote_marks
 from hipacu.plots._layout import fit_to_content, text_extent, wrap
 from hipacu.plots._style import CERTAINTY_COLOURS, FONT, PALETTE, styled
 
@@ -79,11 +80,7 @@ def summary_of_findings(sof: pd.DataFrame, *, ax=None, footnotes: str | None = "
             items.append(("group", y, height(text), text))
             y += height(text)
             last = group
-        marks: dict[str, list[int]] = {}
-        for f in r["footnotes"]:
-            marks.setdefault(f.column, [])
-            if f.number not in marks[f.column]:
-                marks[f.column].append(f.number)
+        marks = footnote_marks(r["footnotes"])
         cells = []
         for c, w in zip(cols, widths):
             value = str(r[c]) if str(r[c]) else "\N{EM DASH}"

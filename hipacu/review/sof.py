@@ -38,7 +38,7 @@ from hipacu.review.grading import DOMAINS, LEVELS, Grade, grade
 
 __all__ = ["ABSOLUTE_PER", "BINARY_MEASURES", "SOF_COLUMNS", "SOF_HEADINGS", "RATING_WORDS", "AbsoluteEffect",
            "Footnote", "absolute_effect", "assumed_comparator_risk", "summary_of_findings", "sof_footnotes",
-           "sof_html", "sof_groups", "evidence_profile", "evidence_profile_html", "CERTAINTY_DEFINITIONS"]
+           "sof_html", "sof_groups", "footnote_marks", "evidence_profile", "evidence_profile_html", "CERTAINTY_DEFINITIONS"]
 
 #: Absolute effects are given per this many people (GRADEpro's and the Handbook's default, 14.1.5.1).
 ABSOLUTE_PER = 1000
@@ -469,6 +469,16 @@ def _linkify(escaped: str) -> str:
     return re.sub(r"(https?://[^\s;,<>()\[\]]+[^\s;,<>()\[\].])", r"<a href='\1'>\1</a>", escaped)
 
 
+def footnote_marks(footnotes) -> dict[str, list[int]]:
+    """The footnote numbers of one SoF row by the column they are attached to, each once, in order."""
+    marks: dict[str, list[int]] = {}
+    for f in footnotes:
+        nums = marks.setdefault(f.column, [])
+        if f.number not in nums:
+            nums.append(f.number)
+    return marks
+
+
 def _cell(text: str, marks: list[int], anchor: str, link=None) -> str:
     import html
 
@@ -512,11 +522,7 @@ def sof_html(sof: pd.DataFrame, *, anchor: str = "sof", link=None) -> str:
             body.append(f"<tr class='sof-group'><th colspan='8'>Population: {link(e(r['population']))}. "
                         f"Intervention: {link(e(r['intervention']))}. Comparison: {link(e(r['comparator']))}.</th></tr>")
             last = group
-        marks: dict[str, list[int]] = {}
-        for f in r["footnotes"]:
-            marks.setdefault(f.column, [])
-            if f.number not in marks[f.column]:
-                marks[f.column].append(f.number)
+        marks = footnote_marks(r["footnotes"])
         cert = f"{r['symbols']} {str(r['certainty']).capitalize()}" if r["certainty"] else "not assessable"
         cells = {c: r[c] for c in SOF_COLUMNS}
         cells["certainty"] = cert
