@@ -94,7 +94,8 @@ def _figures(ev, results, claims, sof, out: Path, grades=None) -> list[Path]:
         if p is None:
             continue
         keep(plots.forest(r, topic=ev.topic, evidence=ev), f"forest_{aid}")
-        panel = method_sensitivity(r)
+        graded = grades.get(aid) if grades else None
+        panel = graded.method_panel if graded is not None and graded.method_panel is not None else method_sensitivity(r)
         if len(panel):
             keep(plots.method_sensitivity(r, panel), f"method_{aid}")
         if r.k >= 3:

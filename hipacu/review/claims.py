@@ -210,7 +210,7 @@ def _method_flag(c: pd.Series, tested: list[tuple[AnalysisResult, Grade]], verdi
     notes = []
     with_data = [(r, g) for r, g in tested if r.pooled is not None]
     for r, g in sorted(with_data, key=lambda rg: rg[0].spec.id):
-        panel = method_sensitivity(r)
+        panel = g.method_panel if g.method_panel is not None else method_sensitivity(r)
         if not len(panel):
             continue
         base_imp = int(panel.loc[panel["primary"], "imprecision"].iloc[0])

@@ -56,7 +56,7 @@ References (the bibliography of the rule table):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -683,6 +683,8 @@ class Grade:
         Whether the imprecision rating or the effect category changes under another model or interval
         in :data:`METHOD_PANEL` (:func:`method_sensitivity`).
     method_note : str
+    method_panel : DataFrame
+        The panel itself (:func:`method_sensitivity`), computed once here for the claims and the report.
     """
 
     analysis_id: str
@@ -695,6 +697,7 @@ class Grade:
     start_reason: str = ""
     method_sensitive: bool = False
     method_note: str = ""
+    method_panel: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def symbols(self) -> str:
@@ -871,5 +874,5 @@ def grade(result: AnalysisResult) -> Grade:
         note = "the imprecision rating and effect category hold under every model in the panel"
     return Grade(analysis_id=spec.id, start=start, judgements=tuple(judgements), level=level, certainty=LEVELS[level],
                  statement=statement(result, level), effect_category=effect_category(result), start_reason=why,
-                 method_sensitive=sensitive, method_note=note)
+                 method_sensitive=sensitive, method_note=note, method_panel=panel)
 
