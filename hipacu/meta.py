@@ -54,6 +54,7 @@ from hipacu import effects
 from hipacu._checks import PI_METHODS, check_choice, check_flag, check_level, check_test, format_p_text, frozen_array
 from hipacu.models.pooling import METHODS, pool
 from hipacu.models.protocol import SummaryEstimate
+from hipacu.models._stats import critical_value
 
 __all__ = ["meta", "MetaAnalysis", "FORMS", "RATIO", "GENERIC_MEASURES", "DESIGN_CHOICES", "ROB_CHOICES"]
 
@@ -845,7 +846,7 @@ def _labels(t: _Table, studlab) -> list[str] | None:
 def _build(*, measure, form, labels, yi, vi, pooled, cols, corrected=None, groups=None, weights=None, **kw) -> MetaAnalysis:
     """Assemble the frozen result and its per-study table (shared by :func:`meta` and the RevMan reader)."""
     level = kw.get("level", 0.95)
-    z = float(special.ndtri(0.5 + level / 2))
+    z = float(critical_value(level))
     se = np.sqrt(vi)
     stub = MetaAnalysis(measure=measure, form=form, labels=tuple(labels), yi=frozen_array(yi), vi=frozen_array(vi),
                         pooled=pooled, studies=pd.DataFrame(), **kw)

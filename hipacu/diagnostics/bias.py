@@ -61,6 +61,7 @@ from hipacu.exceptions import ConvergenceWarning, user_stacklevel
 from hipacu.models.pooling import METHODS, PooledEstimate, pool
 from hipacu.models.tau2 import MAXITER
 from hipacu.models.regression import coefficient_fit
+from hipacu.models._stats import critical_value, two_sided_p
 
 __all__ = [
     "EggerResult",
@@ -222,10 +223,7 @@ def _perfect_fit(resid_w: np.ndarray, fitted_w: np.ndarray, df: int) -> bool:
 
 
 def _crit_and_p(stat: np.ndarray, df: float, level: float):
-    alpha = 1 - level
-    if np.isfinite(df):
-        return special.stdtrit(df, 1 - alpha / 2), 2 * special.stdtr(df, -np.abs(stat))
-    return special.ndtri(1 - alpha / 2), 2 * special.ndtr(-np.abs(stat))
+    return critical_value(level, df), two_sided_p(stat, df)
 
 
 def _lm_fit(y: np.ndarray, v: np.ndarray, X: np.ndarray):

@@ -35,6 +35,7 @@ from scipy import special
 from hipacu._checks import check_choice, check_level, format_p
 from hipacu._checks import two_by_two
 from hipacu.effects import log_odds_ratio, log_risk_ratio, risk_difference
+from hipacu.models._stats import wald
 
 __all__ = ["MH_MEASURES", "BackTransformed", "MantelHaenszelResult", "PetoResult", "mantel_haenszel", "peto"]
 
@@ -170,9 +171,9 @@ class PetoResult(_Pooled2x2):
 
 
 def _z_test(est: float, se: float, level: float):
-    crit = float(special.ndtri(1 - (1 - level) / 2))
-    stat = est / se
-    return est - crit * se, est + crit * se, stat, float(2 * special.ndtr(-abs(stat)))
+    """``(ci_low, ci_high, z, p)`` of a Wald z test (:func:`hipacu.models._stats.wald`)."""
+    stat, p, lo, hi = wald(est, se, level)
+    return float(lo), float(hi), float(stat), float(p)
 
 
 def _heterogeneity(q: float, k_q: int):

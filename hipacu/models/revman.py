@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import special
 
 from hipacu._checks import check_choice, check_level, format_p, frozen_array, two_by_two
 from hipacu.models.binary import mantel_haenszel, peto
 from hipacu.models.pooling import pool
+from hipacu.models._stats import wald
 
 __all__ = ["RevManEstimate", "revman_pool", "smd_revman", "REVMAN_METHODS"]
 
@@ -95,9 +95,9 @@ class RevManEstimate:
 
 
 def _z(est: float, se: float, level: float):
-    crit = float(special.ndtri(0.5 + level / 2))
-    stat = est / se
-    return est - crit * se, est + crit * se, stat, float(2 * special.ndtr(-abs(stat)))
+    """``(ci_low, ci_high, z, p)`` of a Wald z test (:func:`hipacu.models._stats.wald`)."""
+    stat, p, lo, hi = wald(est, se, level)
+    return float(lo), float(hi), float(stat), float(p)
 
 
 def _i2(q: float, df: int) -> tuple[float, float]:

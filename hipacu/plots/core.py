@@ -27,10 +27,10 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Polygon, Rectangle
-from scipy import special
 
 from hipacu.plots._layout import at, axes_inches, fit_to_content, fmt_number, text_extent, wrap
 from hipacu.plots._style import FONT, MEASURE_NAMES, PALETTE, ROB_COLOURS, ROB_SYMBOLS, ROB_WORDS, styled
+from hipacu.models._stats import critical_value
 
 __all__ = ["RATIO_MEASURES", "TextColumn", "RobColumns", "forest", "funnel", "sensitivity", "study_intervals",
            "ratio_ticks", "effect_header"]
@@ -70,7 +70,7 @@ def study_intervals(result, labels: Sequence[str] | None = None, *, measure: str
     labels = [f"Study {i + 1}" for i in range(k)] if labels is None else [str(x) for x in labels]
     if len(labels) != k:
         raise ValueError(f"labels has {len(labels)} entries; the result has k = {k} studies")
-    z = float(special.ndtri(0.5 + result.level / 2))
+    z = float(critical_value(result.level))
     show, _ = _transform(measure)
     w = getattr(result, "weights", None)
     weight = np.asarray(w, float) if w is not None and len(w) == k else np.full(k, np.nan)

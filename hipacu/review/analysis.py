@@ -20,6 +20,7 @@ from hipacu.evidence import AnalysisSpec, Evidence
 from hipacu.models.pooling import pool
 from hipacu.models.protocol import SummaryEstimate
 from hipacu.review.study_table import StudyTable, build_study_table
+from hipacu.models._stats import critical_value
 
 __all__ = ["AnalysisResult", "run_analysis", "run_all", "RATIO_MEASURES", "MIN_K_SMALL_STUDY_TESTS", "MODELS",
            "SmallStudyTests", "small_study_tests", "interval_rule", "model_rule", "study_weights", "ELIGIBLE_STATUSES"]
@@ -262,7 +263,7 @@ class AnalysisResult:
         on the reporting scale, with Wald CIs ``yi ± z sqrt(vi)`` at the pooled result's level."""
         inc = self.included
         level = self.pooled.level if self.pooled is not None else 0.95
-        z = float(special.ndtri(0.5 + level / 2))
+        z = float(critical_value(level))
         yi, se = inc["yi"].to_numpy(float), np.sqrt(inc["vi"].to_numpy(float))
         show = np.vectorize(self.display, otypes=[float])
         return pd.DataFrame({
